@@ -1,0 +1,57 @@
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Parses a service's environment once, at start-up. A bad or missing variable stops the service with one message
+ * that names every problem, instead of failing later on first use.
+ */
+export function parseConfig<Shape extends z.ZodRawShape>(
+  service: string,
+  shape: Shape,
+  env: NodeJS.ProcessEnv,
+): z.infer<z.ZodObject<Shape>> {
+  const result = z.object(shape).safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues
+    .map((issue) => `  ${issue.path.join(".") || "(environment)"}: ${issue.message}`)
+    .join("\n");
+  throw new ConfigError(`${service}: invalid configuration\n${problems}`);
+}
+
+/** Variables more than one service reads, each defined once so they parse the same everywhere. */
+export const commonEnv = {
+  NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Unique per process: names the instance in logs, traces and usage records. */
+  INSTANCE_ID: z.string().min(1).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+} as const;
+
+export const busEnv = {
+  /**
+   * Prefixes every subject and stream name, so several platforms (or test runs) can share one NATS server without
+   * seeing each other's traffic. Empty in a normal deployment.
+   */
+  BUS_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, "BUS_NAMESPACE is one subject token: letters, digits, '_' and '-'")
+    .default(""),
+} as const;
+
+export const databaseEnv = {
+  DATABASE_URL: z.string().min(1, "DATABASE_URL is required (postgres://user@host:port/database)"),
+  DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+} as const;
+
+export const catalogueEnv = {
+  CATALOGUE_PATH: z.string().min(1).default("infra/catalogue.yaml"),
+} as const;
+
+/** Env booleans as people write them; `z.coerce.boolean()` would read "false" as true. */
+export const envBoolean = z
+  .enum(["1", "0", "true", "false", "yes", "no"])
+  .transform((value) => value === "1" || value === "true" || value === "yes");

@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { ErrorPayload } from "./errors.js";
+
+/**
+ * Every subject on the bus, versioned in its name. A subject is either a request (with a reply schema), an event
+ * published to whoever listens, or a JetStream subject whose messages are persisted (never carrying content: the
+ * platform keeps no prompts or answers).
+ */
+export interface RequestSubject<Req extends z.ZodType, Rep extends z.ZodType> {
+  readonly kind: "request";
+  readonly subject: string;
+  readonly request: Req;
+  readonly reply: Rep;
+}
+
+export interface EventSubject<Msg extends z.ZodType> {
+  readonly kind: "event";
+  readonly subject: string;
+  readonly message: Msg;
+}
+
+function requestSubject<Req extends z.ZodType, Rep extends z.ZodType>(
+  subject: string,
+  request: Req,
+  reply: Rep,
+): RequestSubject<Req, Rep> {
+  return { kind: "request", subject, request, reply };
+}
+
+function eventSubject<Msg extends z.ZodType>(subject: string, message: Msg): EventSubject<Msg> {
+  return { kind: "event", subject, message };
+}
+
+/**
+ * Model ids may contain dots (`granite-3.1-8b`), which separate NATS subject tokens; anything outside a safe set
+ * is percent-encoded so one model id is always exactly one token.
+ */
+export function subjectToken(value: string): string {
+  return value.replace(
+    /[^A-Za-z0-9_-]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// auth
+
+export const AuthVerifyRequest = z.object({ apiKey: z.string().min(1).max(512) });
+export type AuthVerifyRequest = z.infer<typeof AuthVerifyRequest>;
+
+export const AuthPrincipal = z.object({
+  keyId: z.string(),
+  tenantId: z.string(),
+});
+export type AuthPrincipal = z.infer<typeof AuthPrincipal>;
+
+export const authVerify = requestSubject("auth.v1.verify", AuthVerifyRequest, AuthPrincipal);
+
+// ---------------------------------------------------------------------------------------------------------------
+// inference
+
+export const ChatRole = z.enum(["system", "developer", "user", "assistant"]);
+export type ChatRole = z.infer<typeof ChatRole>;
+
+export const InferenceMessage = z.object({ role: ChatRole, content: z.string() });
+export type InferenceMessage = z.infer<typeof InferenceMessage>;
+
+export const SamplingParams = z.object({
+  maxTokens: z.number().int().positive().nullable(),
+  temperature: z.number().min(0).max(2).nullable(),
+  topP: z.number().min(0).max(1).nullable(),
+  seed: z.number().int().nullable(),
+  stop: z.array(z.string()).max(4),
+});
+export type SamplingParams = z.infer<typeof SamplingParams>;
+
+export const InferenceRequest = z.object({
+  requestId: z.string().min(1),
+  model: z.string().min(1),
+  principal: AuthPrincipal,
+  /** The application's end user, kept for metering only. */
+  endUser: z.string().max(256).nullable(),
+  messages: z.array(InferenceMessage).min(1),
+  sampling: SamplingParams,
+  /** Where the worker publishes this request's InferenceEvents; an inbox only the requesting gateway reads. */
+  eventsSubject: z.string().regex(/^llm\.v1\.events\.[A-Za-z0-9_%-]+$/),
+});
+export type InferenceRequest = z.infer<typeof InferenceRequest>;
+
+export const InferenceAccepted = z.object({
+  workerId: z.string(),
+  promptTokens: z.number().int().nonnegative(),
+});
+export type InferenceAccepted = z.infer<typeof InferenceAccepted>;
+
+/** Workers of one model share a queue group on this subject, so NATS spreads requests across them. */
+export const llmChat = {
+  ...requestSubject("llm.v1.chat.*", InferenceRequest, InferenceAccepted),
+  forModel: (modelId: string) => `llm.v1.chat.${subjectToken(modelId)}`,
+  queueGroup: (modelId: string) => `llm-worker.${subjectToken(modelId)}`,
+};
+
+export const FinishReason = z.enum(["stop", "length", "cancelled"]);
+export type FinishReason = z.infer<typeof FinishReason>;
+
+export const TokenUsage = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+/** What a worker streams back for one request, in order; `seq` lets the gateway detect a lost message. */
+export const InferenceEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("chunk"), seq: z.number().int().nonnegative(), text: z.string() }),
+  z.object({
+    type: z.literal("done"),
+    seq: z.number().int().nonnegative(),
+    finishReason: FinishReason,
+    usage: TokenUsage,
+  }),
+  z.object({
+    type: z.literal("error"),
+    seq: z.number().int().nonnegative(),
+    error: ErrorPayload,
+  }),
+]);
+export type InferenceEvent = z.infer<typeof InferenceEvent>;
+
+export const inferenceEvents = {
+  ...eventSubject("llm.v1.events.*", InferenceEvent),
+  forRequest: (requestId: string) => `llm.v1.events.${subjectToken(requestId)}`,
+};
+
+export const InferenceCancel = z.object({ requestId: z.string().min(1) });
+export type InferenceCancel = z.infer<typeof InferenceCancel>;
+
+/** Broadcast to every worker: the one holding the request stops generating; the others ignore it. */
+export const llmCancel = eventSubject("llm.v1.cancel", InferenceCancel);
+
+// ---------------------------------------------------------------------------------------------------------------
+// metering (JetStream: persisted, so never any content)
+
+export const UsageStatus = z.enum(["completed", "cancelled", "failed"]);
+export type UsageStatus = z.infer<typeof UsageStatus>;
+
+export const UsageEvent = z.object({
+  version: z.literal(1),
+  requestId: z.string().min(1),
+  tenantId: z.string(),
+  keyId: z.string(),
+  endUser: z.string().nullable(),
+  model: z.string(),
+  operation: z.enum(["chat.completions"]),
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  status: UsageStatus,
+  servedBy: z.string(),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+});
+export type UsageEvent = z.infer<typeof UsageEvent>;
+
+export const usageRecorded = eventSubject("usage.v1.recorded", UsageEvent);
+
+export interface StreamDefinition {
+  name: string;
+  subjects: string[];
+  /** Window within which a repeated `Nats-Msg-Id` is dropped by the server. */
+  duplicateWindowMs: number;
+  /** Kept this long after being written, so metering can be replayed after an incident. */
+  maxAgeMs: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const usageStream: StreamDefinition = {
+  name: "USAGE",
+  subjects: ["usage.v1.>"],
+  duplicateWindowMs: 15 * 60 * 1000,
+  maxAgeMs: 30 * DAY_MS,
+};
