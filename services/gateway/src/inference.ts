@@ -1,0 +1,116 @@
+import type { Bus, Subscription } from "@llmaas/bus";
+import {
+  inferenceEvents,
+  llmCancel,
+  llmChat,
+  PlatformError,
+  type InferenceAccepted,
+  type InferenceEvent,
+  type InferenceRequest,
+} from "@llmaas/contracts";
+
+export interface InferenceCall {
+  accepted: InferenceAccepted;
+  /** The worker's events in order, ending with its `done`; a worker error or a lost event throws. */
+  events: AsyncIterable<Extract<InferenceEvent, { type: "chunk" | "done" }>>;
+  /** Tells the worker to stop; the usage it has produced so far is still metered. */
+  cancel(): void;
+}
+
+/**
+ * Sends one request to the model's workers and returns its event stream. The events subscription is opened
+ * before the request goes out, because a worker may start streaming before its acceptance reply arrives.
+ */
+export async function startInference(
+  bus: Bus,
+  request: Omit<InferenceRequest, "eventsSubject">,
+  options: { acceptTimeoutMs: number },
+): Promise<InferenceCall> {
+  const eventsSubject = inferenceEvents.forRequest(request.requestId);
+  const queue = new EventQueue();
+  const subscription: Subscription = bus.subscribe(inferenceEvents, eventsSubject, (event) =>
+    queue.push(event),
+  );
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    subscription.unsubscribe();
+  };
+  let accepted: InferenceAccepted;
+  try {
+    accepted = await bus.request(
+      llmChat,
+      llmChat.forModel(request.model),
+      { ...request, eventsSubject },
+      { timeoutMs: options.acceptTimeoutMs },
+    );
+  } catch (error) {
+    finish();
+    throw error;
+  }
+
+  async function* events(): AsyncGenerator<Extract<InferenceEvent, { type: "chunk" | "done" }>> {
+    let expected = 0;
+    try {
+      for (;;) {
+        const event = await queue.next();
+        if (event.seq !== expected) {
+          throw new PlatformError("internal_error", "The response stream from the model was interrupted.");
+        }
+        expected++;
+        if (event.type === "error") throw PlatformError.fromPayload(event.error);
+        yield event;
+        if (event.type === "done") return;
+      }
+    } finally {
+      finish();
+    }
+  }
+
+  return {
+    accepted,
+    events: events(),
+    cancel: () => {
+      if (finished) return;
+      bus.publish(llmCancel, llmCancel.subject, { requestId: request.requestId });
+      finish();
+      queue.close();
+    },
+  };
+}
+
+/** Unbounded on purpose: a worker sends at most max_tokens events, and the client's pace must not drop any. */
+class EventQueue {
+  private readonly items: InferenceEvent[] = [];
+  private waiter: ((event: InferenceEvent | null) => void) | null = null;
+  private closed = false;
+
+  push(event: InferenceEvent): void {
+    if (this.closed) return;
+    if (this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = null;
+      waiter(event);
+    } else {
+      this.items.push(event);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiter?.(null);
+    this.waiter = null;
+  }
+
+  async next(): Promise<InferenceEvent> {
+    const item = this.items.shift();
+    if (item) return item;
+    if (this.closed) throw new PlatformError("internal_error", "The request was cancelled.");
+    const event = await new Promise<InferenceEvent | null>((resolve) => {
+      this.waiter = resolve;
+    });
+    if (!event) throw new PlatformError("internal_error", "The request was cancelled.");
+    return event;
+  }
+}

@@ -1,0 +1,173 @@
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { Subscription } from "@nats-io/transport-node";
+import { ensureStream, type Bus } from "@llmaas/bus";
+import {
+  inferenceEvents,
+  llmCancel,
+  llmChat,
+  toPlatformError,
+  usageRecorded,
+  usageStream,
+  type InferenceEvent,
+  type InferenceRequest,
+  type UsageEvent,
+  type UsageStatus,
+} from "@llmaas/contracts";
+import type { Logger } from "@llmaas/telemetry";
+import type { ModelEngine, PreparedPrompt } from "./engine.js";
+
+export interface LlmWorkerOptions {
+  bus: Bus;
+  engines: ModelEngine[];
+  logger: Logger;
+  workerId: string;
+}
+
+export interface LlmWorker {
+  /** Requests currently generating; exposed for tests and drain. */
+  readonly inFlight: number;
+  /** Stops taking requests, lets those in flight finish, and waits for their usage to be published. */
+  stop(): Promise<void>;
+}
+
+const USAGE_PUBLISH_ATTEMPTS = 5;
+const tracer = trace.getTracer("@llmaas/llm-worker");
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * Serves chat requests for each loaded model. A request is accepted (or refused, e.g. for its length) in the
+ * reply, then generated into the requester's events subject; its usage is published to JetStream once, whatever
+ * the outcome, with the request id as message id so that a retried publish is not counted twice.
+ */
+export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWorker> {
+  const { bus, engines, logger, workerId } = options;
+  await ensureStream(bus, usageStream);
+
+  const active = new Map<string, AbortController>();
+  const running = new Set<Promise<void>>();
+
+  const subscriptions: Subscription[] = engines.map((engine) =>
+    bus.serve(
+      llmChat,
+      llmChat.forModel(engine.entry.id),
+      async (request) => {
+        const prepared = engine.prepareChat(request.messages, request.sampling);
+        const job = generate(engine, request, prepared).finally(() => running.delete(job));
+        running.add(job);
+        return { workerId, promptTokens: prepared.tokens.length };
+      },
+      { queue: llmChat.queueGroup(engine.entry.id) },
+    ),
+  );
+
+  const cancelSubscription = bus.subscribe(llmCancel, llmCancel.subject, ({ requestId }) => {
+    active.get(requestId)?.abort(new Error("cancelled by the client"));
+  });
+
+  function generate(engine: ModelEngine, request: InferenceRequest, prepared: PreparedPrompt): Promise<void> {
+    return tracer.startActiveSpan(
+      `chat ${engine.entry.id}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          "gen_ai.operation.name": "chat",
+          "gen_ai.request.model": engine.entry.id,
+          "gen_ai.response.id": request.requestId,
+          "gen_ai.usage.input_tokens": prepared.tokens.length,
+        },
+      },
+      async (span) => {
+        try {
+          const usage = await runGeneration(engine, request, prepared);
+          span.setAttribute("gen_ai.usage.output_tokens", usage.completionTokens);
+          if (usage.status === "failed") span.setStatus({ code: SpanStatusCode.ERROR });
+          await publishUsage(usage);
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  async function runGeneration(
+    engine: ModelEngine,
+    request: InferenceRequest,
+    prepared: PreparedPrompt,
+  ): Promise<UsageEvent> {
+    const controller = new AbortController();
+    active.set(request.requestId, controller);
+    const startedAt = new Date();
+    let seq = 0;
+    const emit = (event: DistributiveOmit<InferenceEvent, "seq">): void => {
+      bus.publish(inferenceEvents, request.eventsSubject, { ...event, seq: seq++ });
+    };
+    let status: UsageStatus = "failed";
+    let completionTokens = 0;
+    try {
+      const result = await engine.generate(prepared, {
+        sampling: request.sampling,
+        signal: controller.signal,
+        onText: (text) => emit({ type: "chunk", text }),
+      });
+      completionTokens = result.completionTokens;
+      status = result.finishReason === "cancelled" ? "cancelled" : "completed";
+      emit({
+        type: "done",
+        finishReason: result.finishReason,
+        usage: { promptTokens: prepared.tokens.length, completionTokens },
+      });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        status = "cancelled";
+      } else {
+        logger.error({ err: error, requestId: request.requestId }, "generation failed");
+      }
+      emit({ type: "error", error: toPlatformError(error).toPayload() });
+    } finally {
+      active.delete(request.requestId);
+    }
+    return {
+      version: 1,
+      requestId: request.requestId,
+      tenantId: request.principal.tenantId,
+      keyId: request.principal.keyId,
+      endUser: request.endUser,
+      model: engine.entry.id,
+      operation: "chat.completions",
+      promptTokens: prepared.tokens.length,
+      completionTokens,
+      status,
+      servedBy: workerId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+  }
+
+  async function publishUsage(event: UsageEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await bus.publishDurable(usageRecorded, event, event.requestId);
+        return;
+      } catch (error) {
+        if (attempt >= USAGE_PUBLISH_ATTEMPTS) {
+          // Only ids and counts: enough to re-enter the record by hand, nothing of the content.
+          logger.error({ err: error, usage: event }, "usage event could not be published");
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  return {
+    get inFlight() {
+      return running.size;
+    },
+    async stop() {
+      await Promise.all(subscriptions.map((subscription) => subscription.drain()));
+      await cancelSubscription.drain();
+      await Promise.all(running);
+    },
+  };
+}

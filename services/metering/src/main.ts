@@ -1,0 +1,36 @@
+import { startTelemetry, createLogger } from "@llmaas/telemetry";
+import { Bus } from "@llmaas/bus";
+import { createDatabase } from "@llmaas/db";
+import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
+import { loadMeteringConfig } from "./config.js";
+import { startMetering } from "./app.js";
+
+const config = loadMeteringConfig(process.env);
+const instanceId = config.INSTANCE_ID ?? defaultInstanceId("metering");
+const telemetry = startTelemetry({
+  serviceName: "metering",
+  instanceId,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+});
+const logger = createLogger({ service: "metering", instanceId, level: config.LOG_LEVEL });
+
+const db = createDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+const bus = await Bus.connect({
+  servers: config.NATS_URL,
+  name: instanceId,
+  logger,
+  namespace: config.BUS_NAMESPACE,
+});
+const metering = await startMetering({ bus, db, logger, batchSize: config.METERING_BATCH_SIZE });
+logger.info({}, "metering ready");
+
+stopOnSignals({
+  logger,
+  graceMs: config.SHUTDOWN_GRACE_MS,
+  stop: async () => {
+    await metering.stop();
+    await bus.drain();
+    await db.destroy();
+    await telemetry.shutdown();
+  },
+});
