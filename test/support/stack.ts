@@ -1,0 +1,272 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import pg from "pg";
+import type { Kysely } from "kysely";
+import { createDatabase, migrateToLatest, type Database, type UsageEventRow } from "@llmaas/db";
+import { KeyStore } from "@llmaas/auth/keys";
+import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
+import { testEnv } from "./env.js";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const TSX_LOADER = join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
+
+export type ServiceName = "auth" | "metering" | "llm-worker" | "gateway";
+
+interface LogLine {
+  msg?: string;
+  address?: string;
+  level?: number;
+}
+
+/** One service started from its real entry point, as a separate process. */
+export class ServiceProcess {
+  readonly lines: string[] = [];
+  private readonly exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolveExit) => child.on("exit", (code) => resolveExit(code)));
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        this.lines.push(line);
+        if (testEnv.TEST_SERVICE_LOGS === "1") console.error(`[${name}] ${line}`);
+      });
+    }
+  }
+
+  /** Resolves with the first JSON log line whose message is `msg`; fails if the process exits first. */
+  waitFor(msg: string, timeoutMs = 60_000): Promise<LogLine> {
+    return new Promise((resolveLine, reject) => {
+      const check = (line: string): boolean => {
+        try {
+          const parsed = JSON.parse(line) as LogLine;
+          if (parsed.msg === msg) {
+            resolveLine(parsed);
+            return true;
+          }
+        } catch {
+          // not a JSON log line (e.g. a native library's own output)
+        }
+        return false;
+      };
+      if (this.lines.some(check)) return;
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no "${msg}" within ${timeoutMs} ms\n${this.tail()}`)),
+        timeoutMs,
+      );
+      const onLine = (line: string): void => {
+        if (check(line)) {
+          clearTimeout(timer);
+          cleanup();
+        }
+      };
+      const onExit = (code: number | null): void => {
+        clearTimeout(timer);
+        cleanup();
+        reject(new Error(`${this.name} exited with ${code} before "${msg}"\n${this.tail()}`));
+      };
+      const cleanup = (): void => {
+        this.child.stdout?.off("data", onData);
+        this.child.off("exit", onExit);
+      };
+      const onData = (data: Buffer): void => {
+        for (const line of data.toString().split("\n")) onLine(line);
+      };
+      this.child.stdout?.on("data", onData);
+      this.child.on("exit", onExit);
+    });
+  }
+
+  tail(count = 30): string {
+    return this.lines.slice(-count).join("\n");
+  }
+
+  /** SIGTERM, then the exit code of the graceful stop. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    return this.exited;
+  }
+
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+}
+
+export function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  label: string = name,
+): ServiceProcess {
+  const child = spawn(
+    process.execPath,
+    ["--import", TSX_LOADER, join(REPO_ROOT, "services", name, "src/main.ts")],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  return new ServiceProcess(label, child);
+}
+
+export interface StackOptions {
+  workers?: number;
+  /** Catalogue YAML; `{{chatModel}}` is replaced by the path of a freshly generated tiny chat model. */
+  catalogue?: string;
+  gatewayEnv?: Record<string, string>;
+}
+
+export const DEFAULT_CATALOGUE = `
+models:
+  - id: tiny-chat
+    owned_by: llmaas
+    created: 2026-11-21
+    source: "{{chatModel}}"
+    capabilities: [chat]
+    context_length: 512
+    runtime:
+      threads: 1
+      sequences: 4
+aliases:
+  chat-default: tiny-chat
+`;
+
+export interface Stack {
+  baseURL: string;
+  apiKey: string;
+  keyId: string;
+  db: Kysely<Database>;
+  namespace: string;
+  services: Record<string, ServiceProcess>;
+  workers: ServiceProcess[];
+  /** Polls Postgres until the usage of `requestId` is recorded. */
+  waitForUsage(requestId: string, timeoutMs?: number): Promise<UsageEventRow>;
+  stop(): Promise<void>;
+}
+
+function randomToken(): string {
+  return randomBytes(6).toString("hex");
+}
+
+/**
+ * The whole platform for one test file: a database and a bus namespace of its own (so runs on a shared machine
+ * cannot see each other), the tiny model, and every service as its own process.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const id = randomToken();
+  const databaseName = `llmaas_test_${id}`;
+  const namespace = `test_${id}`;
+  const admin = new pg.Client({ connectionString: testEnv.TEST_POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${databaseName}`);
+  await admin.end();
+  const databaseUrl = new URL(testEnv.TEST_POSTGRES_URL);
+  databaseUrl.pathname = `/${databaseName}`;
+
+  const dir = await mkdtemp(join(tmpdir(), "llmaas-test-"));
+  const chatModel = await writeTinyModel(join(dir, "tiny-chat.gguf"), tinyModelPresets["tiny-chat"]);
+  const cataloguePath = join(dir, "catalogue.yaml");
+  await writeFile(
+    cataloguePath,
+    (options.catalogue ?? DEFAULT_CATALOGUE).replaceAll("{{chatModel}}", chatModel.path),
+  );
+
+  const db = createDatabase({ url: databaseUrl.href, poolSize: 2 });
+  await migrateToLatest(db);
+  const secret = randomBytes(32).toString("hex");
+  const key = await new KeyStore(db, secret).create("tenant-test", "test key");
+
+  const common = {
+    NATS_URL: testEnv.NATS_URL,
+    BUS_NAMESPACE: namespace,
+    LOG_LEVEL: "info",
+    DATABASE_URL: databaseUrl.href,
+    CATALOGUE_PATH: cataloguePath,
+  };
+  const auth = startService("auth", { ...common, AUTH_KEY_SECRET: secret });
+  const metering = startService("metering", { ...common, METERING_BATCH_SIZE: "50" });
+  const workers = Array.from({ length: options.workers ?? 1 }, (_, index) =>
+    startService(
+      "llm-worker",
+      { ...common, INSTANCE_ID: `llm-worker-${index + 1}` },
+      `llm-worker-${index + 1}`,
+    ),
+  );
+  const gateway = startService("gateway", { ...common, PORT: "0", ...options.gatewayEnv });
+  const services: Record<string, ServiceProcess> = { auth, metering, gateway };
+  for (const worker of workers) services[worker.name] = worker;
+
+  const stop = async (): Promise<void> => {
+    // Entry first, so no new work reaches the workers while they drain.
+    await gateway.stop();
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await Promise.all([auth.stop(), metering.stop()]);
+    await db.destroy();
+    const cleanup = new pg.Client({ connectionString: testEnv.TEST_POSTGRES_URL });
+    await cleanup.connect();
+    await cleanup.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    await cleanup.end();
+    await deleteNamespaceStreams(namespace);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const [ready] = await Promise.all([
+      gateway.waitFor("gateway ready"),
+      auth.waitFor("auth ready"),
+      metering.waitFor("metering ready"),
+      ...workers.map((worker) => worker.waitFor("llm-worker ready")),
+    ]);
+    if (!ready.address) throw new Error("gateway did not report its address");
+    return {
+      baseURL: `${ready.address}/v1`,
+      apiKey: key.apiKey,
+      keyId: key.id,
+      db,
+      namespace,
+      services,
+      workers,
+      stop,
+      waitForUsage: async (requestId, timeoutMs = 15_000) => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const row = await db
+            .selectFrom("usage_events")
+            .selectAll()
+            .where("request_id", "=", requestId)
+            .executeTakeFirst();
+          if (row) return row;
+          if (Date.now() > deadline)
+            throw new Error(`no usage recorded for ${requestId} within ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+    };
+  } catch (error) {
+    for (const service of Object.values(services)) service.kill();
+    await stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function deleteNamespaceStreams(namespace: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: testEnv.NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) {
+      if (name.endsWith(`_${namespace}`)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}
