@@ -149,7 +149,8 @@ export interface Stack {
   workers: ServiceProcess[];
   /** Polls Postgres until the usage of `requestId` is recorded. */
   waitForUsage(requestId: string, timeoutMs?: number): Promise<UsageEventRow>;
-  stop(): Promise<void>;
+  /** Stops every service with SIGTERM and removes what the stack created; resolves with each exit code. */
+  stop(): Promise<Record<string, number | null>>;
 }
 
 function randomToken(): string {
@@ -204,11 +205,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const services: Record<string, ServiceProcess> = { auth, metering, gateway };
   for (const worker of workers) services[worker.name] = worker;
 
-  const stop = async (): Promise<void> => {
+  let stopping: Promise<Record<string, number | null>> | undefined;
+  const stop = (): Promise<Record<string, number | null>> => (stopping ??= stopAll());
+  const stopAll = async (): Promise<Record<string, number | null>> => {
+    const codes: Record<string, number | null> = {};
     // Entry first, so no new work reaches the workers while they drain.
-    await gateway.stop();
-    await Promise.all(workers.map((worker) => worker.stop()));
-    await Promise.all([auth.stop(), metering.stop()]);
+    codes.gateway = await gateway.stop();
+    for (const worker of workers) codes[worker.name] = await worker.stop();
+    codes.auth = await auth.stop();
+    codes.metering = await metering.stop();
     await db.destroy();
     const cleanup = new pg.Client({ connectionString: testEnv.TEST_POSTGRES_URL });
     await cleanup.connect();
@@ -216,6 +221,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await cleanup.end();
     await deleteNamespaceStreams(namespace);
     await rm(dir, { recursive: true, force: true });
+    return codes;
   };
 
   try {
