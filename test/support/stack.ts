@@ -5,11 +5,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
-import pg from "pg";
 import type { Kysely } from "kysely";
-import { createDatabase, migrateToLatest, type Database, type UsageEventRow } from "@llmaas/db";
+import type { Database, UsageEventRow } from "@llmaas/db";
 import { KeyStore } from "@llmaas/auth/keys";
 import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
+import { createTestDatabase } from "./database.js";
 import { testEnv } from "./env.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -153,24 +153,14 @@ export interface Stack {
   stop(): Promise<Record<string, number | null>>;
 }
 
-function randomToken(): string {
-  return randomBytes(6).toString("hex");
-}
-
 /**
  * The whole platform for one test file: a database and a bus namespace of its own (so runs on a shared machine
  * cannot see each other), the tiny model, and every service as its own process.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const id = randomToken();
-  const databaseName = `llmaas_test_${id}`;
-  const namespace = `test_${id}`;
-  const admin = new pg.Client({ connectionString: testEnv.TEST_POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${databaseName}`);
-  await admin.end();
-  const databaseUrl = new URL(testEnv.TEST_POSTGRES_URL);
-  databaseUrl.pathname = `/${databaseName}`;
+  const namespace = `test_${randomBytes(6).toString("hex")}`;
+  const database = await createTestDatabase();
+  const db = database.db;
 
   const dir = await mkdtemp(join(tmpdir(), "llmaas-test-"));
   const chatModel = await writeTinyModel(join(dir, "tiny-chat.gguf"), tinyModelPresets["tiny-chat"]);
@@ -180,8 +170,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     (options.catalogue ?? DEFAULT_CATALOGUE).replaceAll("{{chatModel}}", chatModel.path),
   );
 
-  const db = createDatabase({ url: databaseUrl.href, poolSize: 2 });
-  await migrateToLatest(db);
   const secret = randomBytes(32).toString("hex");
   const key = await new KeyStore(db, secret).create("tenant-test", "test key");
 
@@ -189,7 +177,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     NATS_URL: testEnv.NATS_URL,
     BUS_NAMESPACE: namespace,
     LOG_LEVEL: "info",
-    DATABASE_URL: databaseUrl.href,
+    DATABASE_URL: database.url,
     CATALOGUE_PATH: cataloguePath,
   };
   const auth = startService("auth", { ...common, AUTH_KEY_SECRET: secret });
@@ -214,11 +202,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const worker of workers) codes[worker.name] = await worker.stop();
     codes.auth = await auth.stop();
     codes.metering = await metering.stop();
-    await db.destroy();
-    const cleanup = new pg.Client({ connectionString: testEnv.TEST_POSTGRES_URL });
-    await cleanup.connect();
-    await cleanup.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
-    await cleanup.end();
+    await database.drop();
     await deleteNamespaceStreams(namespace);
     await rm(dir, { recursive: true, force: true });
     return codes;
@@ -263,7 +247,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 }
 
-async function deleteNamespaceStreams(namespace: string): Promise<void> {
+export async function deleteNamespaceStreams(namespace: string): Promise<void> {
   const { connect } = await import("@nats-io/transport-node");
   const { jetstreamManager } = await import("@nats-io/jetstream");
   const nc = await connect({ servers: testEnv.NATS_URL });
