@@ -7,6 +7,7 @@ import { authenticate } from "./auth.js";
 import { errorBody, fromFastifyError } from "./errors.js";
 import { registerChatRoutes } from "./routes/chat.js";
 import { registerModelRoutes } from "./routes/models.js";
+import { inRequestContext, registerTracing } from "./tracing.js";
 
 export interface GatewayOptions {
   bus: Bus;
@@ -40,10 +41,13 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     return reply.status(404).send(errorBody(error));
   });
 
+  registerTracing(app);
   // Before the body is read, so an anonymous client cannot make the gateway parse anything.
   app.addHook("onRequest", async (request) => {
     if (!request.url.startsWith("/v1/")) return;
-    request.principal = await authenticate(options.bus, request, options.authTimeoutMs);
+    request.principal = await inRequestContext(request, () =>
+      authenticate(options.bus, request, options.authTimeoutMs),
+    );
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
