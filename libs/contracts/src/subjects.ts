@@ -59,11 +59,46 @@ export const authVerify = requestSubject("auth.v1.verify", AuthVerifyRequest, Au
 // ---------------------------------------------------------------------------------------------------------------
 // inference
 
-export const ChatRole = z.enum(["system", "developer", "user", "assistant"]);
-export type ChatRole = z.infer<typeof ChatRole>;
+export const ToolCall = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  /** JSON text, exactly as the model produced it (OpenAI's `function.arguments`). */
+  arguments: z.string(),
+});
+export type ToolCall = z.infer<typeof ToolCall>;
 
-export const InferenceMessage = z.object({ role: ChatRole, content: z.string() });
+export const InferenceMessage = z.discriminatedUnion("role", [
+  z.object({ role: z.enum(["system", "developer", "user"]), content: z.string() }),
+  z.object({ role: z.literal("assistant"), content: z.string(), toolCalls: z.array(ToolCall).default([]) }),
+  z.object({ role: z.literal("tool"), toolCallId: z.string(), content: z.string() }),
+]);
 export type InferenceMessage = z.infer<typeof InferenceMessage>;
+
+/** A JSON Schema already checked by the gateway to be within what grammar-constrained decoding supports. */
+export const JsonSchema = z.record(z.string(), z.unknown());
+export type JsonSchema = z.infer<typeof JsonSchema>;
+
+export const ToolDefinition = z.object({
+  name: z.string().min(1),
+  description: z.string().nullable(),
+  parameters: JsonSchema,
+});
+export type ToolDefinition = z.infer<typeof ToolDefinition>;
+
+/** `auto` lets the model decide; `required` and `function` force a call, enforced by a grammar. */
+export const ToolChoice = z.discriminatedUnion("mode", [
+  z.object({ mode: z.enum(["none", "auto", "required"]) }),
+  z.object({ mode: z.literal("function"), name: z.string().min(1) }),
+]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
+
+/** What shape the answer must take; anything but `text` is enforced during generation by a grammar. */
+export const OutputFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({ type: z.literal("json_schema"), schema: JsonSchema }),
+]);
+export type OutputFormat = z.infer<typeof OutputFormat>;
 
 export const SamplingParams = z.object({
   maxTokens: z.number().int().positive().nullable(),
@@ -71,8 +106,27 @@ export const SamplingParams = z.object({
   topP: z.number().min(0).max(1).nullable(),
   seed: z.number().int().nullable(),
   stop: z.array(z.string()).max(4),
+  presencePenalty: z.number().min(-2).max(2).nullable(),
+  frequencyPenalty: z.number().min(-2).max(2).nullable(),
 });
 export type SamplingParams = z.infer<typeof SamplingParams>;
+
+export const ChatInput = z.object({
+  kind: z.literal("chat"),
+  messages: z.array(InferenceMessage).min(1),
+  tools: z.array(ToolDefinition),
+  toolChoice: ToolChoice,
+  parallelToolCalls: z.boolean(),
+  output: OutputFormat,
+});
+export type ChatInput = z.infer<typeof ChatInput>;
+
+/** The legacy completions API: raw text (or token ids) continued without a chat template. */
+export const CompletionInput = z.object({
+  kind: z.literal("completion"),
+  prompt: z.union([z.string(), z.array(z.number().int().nonnegative()).min(1)]),
+});
+export type CompletionInput = z.infer<typeof CompletionInput>;
 
 export const InferenceRequest = z.object({
   requestId: z.string().min(1),
@@ -80,7 +134,7 @@ export const InferenceRequest = z.object({
   principal: AuthPrincipal,
   /** The application's end user, kept for metering only. */
   endUser: z.string().max(256).nullable(),
-  messages: z.array(InferenceMessage).min(1),
+  input: z.discriminatedUnion("kind", [ChatInput, CompletionInput]),
   sampling: SamplingParams,
   /** Where the worker publishes this request's InferenceEvents; an inbox only the requesting gateway reads. */
   eventsSubject: z.string().regex(/^llm\.v1\.events\.[A-Za-z0-9_%-]+$/),
@@ -100,7 +154,7 @@ export const llmChat = {
   queueGroup: (modelId: string) => `llm-worker.${subjectToken(modelId)}`,
 };
 
-export const FinishReason = z.enum(["stop", "length", "cancelled"]);
+export const FinishReason = z.enum(["stop", "length", "tool_calls", "cancelled"]);
 export type FinishReason = z.infer<typeof FinishReason>;
 
 export const TokenUsage = z.object({
@@ -112,6 +166,15 @@ export type TokenUsage = z.infer<typeof TokenUsage>;
 /** What a worker streams back for one request, in order; `seq` lets the gateway detect a lost message. */
 export const InferenceEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("chunk"), seq: z.number().int().nonnegative(), text: z.string() }),
+  /** A tool call as deltas: its first event names it, later ones append to its arguments. */
+  z.object({
+    type: z.literal("tool_call"),
+    seq: z.number().int().nonnegative(),
+    index: z.number().int().nonnegative(),
+    id: z.string().optional(),
+    name: z.string().optional(),
+    arguments: z.string(),
+  }),
   z.object({
     type: z.literal("done"),
     seq: z.number().int().nonnegative(),
@@ -150,7 +213,7 @@ export const UsageEvent = z.object({
   keyId: z.string(),
   endUser: z.string().nullable(),
   model: z.string(),
-  operation: z.enum(["chat.completions"]),
+  operation: z.enum(["chat.completions", "completions"]),
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
   status: UsageStatus,

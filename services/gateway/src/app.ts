@@ -6,6 +6,7 @@ import type { Logger } from "@llmaas/telemetry";
 import { authenticate } from "./auth.js";
 import { errorBody, fromFastifyError } from "./errors.js";
 import { registerChatRoutes } from "./routes/chat.js";
+import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerModelRoutes } from "./routes/models.js";
 import { inRequestContext, registerTracing } from "./tracing.js";
 
@@ -52,11 +53,13 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
 
   app.get("/healthz", async () => ({ status: "ok" }));
   registerModelRoutes(app, options.catalogue);
-  registerChatRoutes(app, {
+  const inference = {
     bus: options.bus,
     catalogue: options.catalogue,
     acceptTimeoutMs: options.acceptTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
-  });
+  };
+  registerChatRoutes(app, inference);
+  registerCompletionRoutes(app, inference);
   return app;
 }

@@ -9,10 +9,12 @@ import {
   type InferenceRequest,
 } from "@llmaas/contracts";
 
+export type OutputEvent = Exclude<InferenceEvent, { type: "error" }>;
+
 export interface InferenceCall {
   accepted: InferenceAccepted;
   /** The worker's events in order, ending with its `done`; a worker error or a lost event throws. */
-  events: AsyncIterable<Extract<InferenceEvent, { type: "chunk" | "done" }>>;
+  events: AsyncIterable<OutputEvent>;
   /** Tells the worker to stop; the usage it has produced so far is still metered. */
   cancel(): void;
 }
@@ -50,7 +52,7 @@ export async function startInference(
     throw error;
   }
 
-  async function* events(): AsyncGenerator<Extract<InferenceEvent, { type: "chunk" | "done" }>> {
+  async function* events(): AsyncGenerator<OutputEvent> {
     let expected = 0;
     try {
       for (;;) {
@@ -112,5 +114,54 @@ class EventQueue {
     });
     if (!event) throw new PlatformError("internal_error", "The request was cancelled.");
     return event;
+  }
+}
+
+/**
+ * Ties calls to their HTTP exchange: a client that goes away, or a request that outlives its deadline, cancels
+ * every call (the worker stops generating; what it produced is still metered).
+ */
+export function superviseCalls(
+  raw: { on(event: "close", listener: () => void): unknown; writableFinished: boolean },
+  calls: InferenceCall[],
+  timeoutMs: number,
+): { timedOut: () => boolean; release: () => void } {
+  let timedOut = false;
+  const cancelAll = (): void => calls.forEach((call) => call.cancel());
+  const timer = setTimeout(() => {
+    timedOut = true;
+    cancelAll();
+  }, timeoutMs);
+  raw.on("close", () => {
+    if (!raw.writableFinished) cancelAll();
+  });
+  return { timedOut: () => timedOut, release: () => clearTimeout(timer) };
+}
+
+export function timeoutError(): PlatformError {
+  return new PlatformError("request_timeout", "The request took too long to complete and was cancelled.");
+}
+
+/** Events of several calls as they arrive, each tagged with its call's position. */
+export async function* mergeEvents(calls: InferenceCall[]): AsyncGenerator<[number, OutputEvent]> {
+  const iterators = calls.map((call) => call.events[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<[number, IteratorResult<OutputEvent>]>>();
+  const pull = (index: number): void => {
+    const iterator = iterators[index];
+    if (iterator)
+      pending.set(
+        index,
+        iterator.next().then((result) => [index, result]),
+      );
+  };
+  iterators.forEach((_, index) => pull(index));
+  while (pending.size > 0) {
+    const [index, result] = await Promise.race(pending.values());
+    if (result.done) {
+      pending.delete(index);
+      continue;
+    }
+    pull(index);
+    yield [index, result.value];
   }
 }

@@ -14,7 +14,7 @@ import {
   type UsageStatus,
 } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
-import type { ModelEngine, PreparedPrompt } from "./engine.js";
+import type { GenerationEvent, ModelEngine, PreparedRequest } from "./engine.js";
 
 export interface LlmWorkerOptions {
   bus: Bus;
@@ -52,10 +52,10 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       llmChat,
       llmChat.forModel(engine.entry.id),
       async (request) => {
-        const prepared = engine.prepareChat(request.messages, request.sampling);
+        const prepared = engine.prepare(request.input, request.sampling);
         const job = generate(engine, request, prepared).finally(() => running.delete(job));
         running.add(job);
-        return { workerId, promptTokens: prepared.tokens.length };
+        return { workerId, promptTokens: prepared.promptTokens };
       },
       { queue: llmChat.queueGroup(engine.entry.id) },
     ),
@@ -65,16 +65,21 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
     active.get(requestId)?.abort(new Error("cancelled by the client"));
   });
 
-  function generate(engine: ModelEngine, request: InferenceRequest, prepared: PreparedPrompt): Promise<void> {
+  function generate(
+    engine: ModelEngine,
+    request: InferenceRequest,
+    prepared: PreparedRequest,
+  ): Promise<void> {
+    const operation = request.input.kind === "chat" ? "chat" : "text_completion";
     return tracer.startActiveSpan(
-      `chat ${engine.entry.id}`,
+      `${operation} ${engine.entry.id}`,
       {
         kind: SpanKind.INTERNAL,
         attributes: {
-          "gen_ai.operation.name": "chat",
+          "gen_ai.operation.name": operation,
           "gen_ai.request.model": engine.entry.id,
           "gen_ai.response.id": request.requestId,
-          "gen_ai.usage.input_tokens": prepared.tokens.length,
+          "gen_ai.usage.input_tokens": prepared.promptTokens,
         },
       },
       async (span) => {
@@ -93,7 +98,7 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
   async function runGeneration(
     engine: ModelEngine,
     request: InferenceRequest,
-    prepared: PreparedPrompt,
+    prepared: PreparedRequest,
   ): Promise<UsageEvent> {
     const controller = new AbortController();
     active.set(request.requestId, controller);
@@ -108,14 +113,15 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       const result = await engine.generate(prepared, {
         sampling: request.sampling,
         signal: controller.signal,
-        onText: (text) => emit({ type: "chunk", text }),
+        onEvent: (event: GenerationEvent) =>
+          emit(event.type === "text" ? { type: "chunk", text: event.text } : event),
       });
       completionTokens = result.completionTokens;
       status = result.finishReason === "cancelled" ? "cancelled" : "completed";
       emit({
         type: "done",
         finishReason: result.finishReason,
-        usage: { promptTokens: prepared.tokens.length, completionTokens },
+        usage: { promptTokens: prepared.promptTokens, completionTokens },
       });
     } catch (error) {
       if (controller.signal.aborted) {
@@ -134,8 +140,8 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       keyId: request.principal.keyId,
       endUser: request.endUser,
       model: engine.entry.id,
-      operation: "chat.completions",
-      promptTokens: prepared.tokens.length,
+      operation: request.input.kind === "chat" ? "chat.completions" : "completions",
+      promptTokens: prepared.promptTokens,
       completionTokens,
       status,
       servedBy: workerId,

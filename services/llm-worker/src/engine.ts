@@ -1,26 +1,38 @@
-import { randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import {
   getLlama,
+  LlamaChat,
   LlamaCompletion,
   LlamaLogLevel,
   resolveChatWrapper,
   resolveModelFile,
   type ChatHistoryItem,
+  type ChatModelFunctions,
+  type ChatModelResponse,
   type ChatWrapper,
+  type GbnfJsonSchema,
   type Llama,
   type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
   type LlamaModel,
+  type LLamaContextualRepeatPenalty,
   type LlamaText,
   type Token,
 } from "node-llama-cpp";
 import {
   PlatformError,
+  type ChatInput,
+  type CompletionInput,
   type FinishReason,
   type InferenceMessage,
   type SamplingParams,
+  type ToolDefinition,
 } from "@llmaas/contracts";
 import type { CatalogueModel } from "@llmaas/catalogue";
+import { forcedToolCallSchema, GrammarCache } from "./grammars.js";
 import { SequencePool } from "./sequence-pool.js";
+import { ForcedToolCallStream } from "./tool-call-stream.js";
 
 export interface EngineLogger {
   warn(obj: object, msg: string): void;
@@ -41,12 +53,21 @@ export async function createLlama(options: { gpu: "auto" | false; logger: Engine
   });
 }
 
-/** A rendered prompt, checked against the context, ready to generate from. */
-export interface PreparedPrompt {
-  tokens: Token[];
-  stopTriggers: (LlamaText | string)[];
-  maxTokens: number;
-}
+/** How a chat answer is produced: free text, text under a grammar, the model's own tool calling, or a forced call. */
+type ChatMode =
+  | { type: "text" }
+  | { type: "grammar"; output: Exclude<ChatInput["output"], { type: "text" }> }
+  | { type: "functions"; functions: ChatModelFunctions; maxParallel: number }
+  | { type: "forced-tool"; tools: ToolDefinition[] };
+
+/** A request rendered and checked against the context window, ready to generate from. */
+export type PreparedRequest =
+  | { kind: "chat"; history: ChatHistoryItem[]; mode: ChatMode; promptTokens: number; maxTokens: number }
+  | { kind: "completion"; tokens: Token[]; promptTokens: number; maxTokens: number };
+
+export type GenerationEvent =
+  | { type: "text"; text: string }
+  | { type: "tool_call"; index: number; id?: string; name?: string; arguments: string };
 
 export interface GenerationResult {
   finishReason: FinishReason;
@@ -56,22 +77,108 @@ export interface GenerationResult {
 export interface GenerateOptions {
   sampling: SamplingParams;
   signal: AbortSignal;
-  onText: (text: string) => void;
+  onEvent: (event: GenerationEvent) => void;
+}
+
+function toolCallId(): string {
+  return `call_${randomBytes(12).toString("base64url")}`;
+}
+
+/** OpenAI's penalties are additive on logits, as llama.cpp's presence and frequency penalties are. */
+function repeatPenaltyOf(sampling: SamplingParams): false | LLamaContextualRepeatPenalty {
+  const presencePenalty = sampling.presencePenalty ?? 0;
+  const frequencyPenalty = sampling.frequencyPenalty ?? 0;
+  if (presencePenalty === 0 && frequencyPenalty === 0) return false;
+  return { penalty: 1, presencePenalty, frequencyPenalty, penalizeNewLine: true };
+}
+
+/** OpenAI's defaults: sampling at temperature 1 with no nucleus cut, and a fresh draw unless a seed is given. */
+function samplingOptions(sampling: SamplingParams) {
+  return {
+    temperature: sampling.temperature ?? 1,
+    topP: sampling.topP ?? 1,
+    seed: sampling.seed ?? randomInt(2 ** 31),
+    repeatPenalty: repeatPenaltyOf(sampling),
+  };
+}
+
+/**
+ * OpenAI's history (assistant tool calls, then one `tool` message per call) becomes node-llama-cpp's, where a
+ * call and its result are one item of the model's response; the chat template then renders them in the model's
+ * own tool-calling syntax.
+ */
+export function toChatHistory(messages: InferenceMessage[]): ChatHistoryItem[] {
+  const results = new Map<string, string>();
+  for (const message of messages)
+    if (message.role === "tool") results.set(message.toolCallId, message.content);
+  const history: ChatHistoryItem[] = [];
+  for (const message of messages) {
+    switch (message.role) {
+      case "system":
+      case "developer":
+        history.push({ type: "system", text: message.content });
+        break;
+      case "user":
+        history.push({ type: "user", text: message.content });
+        break;
+      case "assistant": {
+        const response: ChatModelResponse["response"] = message.content ? [message.content] : [];
+        for (const call of message.toolCalls) {
+          response.push({
+            type: "functionCall",
+            name: call.name,
+            params: parseJsonOrText(call.arguments),
+            result: parseJsonOrText(results.get(call.id) ?? ""),
+          });
+        }
+        history.push({ type: "model", response });
+        break;
+      }
+      case "tool":
+        break;
+    }
+  }
+  return history;
+}
+
+function parseJsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function toFunctions(tools: ToolDefinition[]): ChatModelFunctions {
+  return Object.fromEntries(
+    tools.map((tool) => [
+      tool.name,
+      {
+        ...(tool.description ? { description: tool.description } : {}),
+        params: tool.parameters as GbnfJsonSchema,
+      },
+    ]),
+  );
 }
 
 /**
  * One catalogue model loaded into one llama.cpp context with several sequences, so that many requests generate
- * in the same batches. Callers prepare a prompt first (cheap, and where context-length errors surface) and then
+ * in the same batches. Callers prepare a request first (cheap, and where context-length errors surface) and then
  * generate from it.
  */
 export class ModelEngine {
+  private readonly grammars: GrammarCache;
+
   private constructor(
     readonly entry: CatalogueModel,
+    llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly chatWrapper: ChatWrapper,
     private readonly pool: SequencePool,
-  ) {}
+  ) {
+    this.grammars = new GrammarCache(llama);
+  }
 
   static async load(
     llama: Llama,
@@ -90,7 +197,7 @@ export class ModelEngine {
       ...(entry.runtime.batch_size ? { batchSize: entry.runtime.batch_size } : {}),
     });
     const pool = new SequencePool(Array.from({ length: sequences }, () => context.getSequence()));
-    return new ModelEngine(entry, model, context, resolveChatWrapper(model), pool);
+    return new ModelEngine(entry, llama, model, context, resolveChatWrapper(model), pool);
   }
 
   /** The context window one request may use: the catalogue's, unless llama.cpp gave less. */
@@ -102,37 +209,63 @@ export class ModelEngine {
     return this.pool.available;
   }
 
-  prepareChat(messages: InferenceMessage[], sampling: SamplingParams): PreparedPrompt {
-    const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
-      switch (message.role) {
-        case "system":
-        case "developer":
-          return { type: "system", text: message.content };
-        case "user":
-          return { type: "user", text: message.content };
-        case "assistant":
-          return { type: "model", response: [message.content] };
-      }
+  prepare(input: ChatInput | CompletionInput, sampling: SamplingParams): PreparedRequest {
+    if (input.kind === "completion") {
+      const tokens =
+        typeof input.prompt === "string"
+          ? this.withBeginningToken(this.model.tokenize(input.prompt, false))
+          : this.checkedTokens(input.prompt);
+      const maxTokens = this.completionBudget(tokens.length, sampling, "prompt");
+      return { kind: "completion", tokens, promptTokens: tokens.length, maxTokens };
+    }
+    const mode = chatModeOf(input);
+    let history = toChatHistory(input.messages);
+    if (mode.type === "forced-tool") {
+      // The model still needs to know the tools it must call; the grammar only fixes the form of the call.
+      history = [
+        ...this.chatWrapper.addAvailableFunctionsSystemMessageToHistory(history, toFunctions(mode.tools), {
+          documentParams: true,
+        }),
+      ];
+    }
+    const { contextText } = this.chatWrapper.generateContextState({
+      chatHistory: [...history, { type: "model", response: [] }],
+      ...(mode.type === "functions"
+        ? { availableFunctions: mode.functions, documentFunctionParams: true }
+        : {}),
     });
-    chatHistory.push({ type: "model", response: [] });
-    const { contextText, stopGenerationTriggers } = this.chatWrapper.generateContextState({ chatHistory });
-    const tokens = this.withBeginningToken(contextText.tokenize(this.model.tokenizer));
-    const room = this.contextLength - tokens.length;
+    const promptTokens = this.withBeginningToken(contextText.tokenize(this.model.tokenizer)).length;
+    const maxTokens = this.completionBudget(promptTokens, sampling, "messages");
+    return { kind: "chat", history, mode, promptTokens, maxTokens };
+  }
+
+  /** Prompt ids must exist in this model's vocabulary; llama.cpp would abort the process on one that does not. */
+  private checkedTokens(tokens: number[]): Token[] {
+    const vocabularySize = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Infinity;
+    const bad = tokens.find((token) => token >= vocabularySize);
+    if (bad !== undefined) {
+      throw new PlatformError(
+        "invalid_request",
+        `Token id ${bad} is not in this model's vocabulary.`,
+        "prompt",
+      );
+    }
+    return tokens as Token[];
+  }
+
+  private completionBudget(promptTokens: number, sampling: SamplingParams, param: string): number {
+    const room = this.contextLength - promptTokens;
     const requested = sampling.maxTokens;
     if (room < 1 || (requested !== null && requested > room)) {
       throw new PlatformError(
         "context_length_exceeded",
         `This model's maximum context length is ${this.contextLength} tokens. However, you requested ` +
-          `${tokens.length + (requested ?? 1)} tokens (${tokens.length} in the messages, ${requested ?? 1} in the ` +
-          `completion). Please reduce the length of the messages or completion.`,
-        "messages",
+          `${promptTokens + (requested ?? 1)} tokens (${promptTokens} in the ${param}, ${requested ?? 1} in the ` +
+          `completion). Please reduce the length of the ${param} or completion.`,
+        param,
       );
     }
-    return {
-      tokens,
-      stopTriggers: [...stopGenerationTriggers, ...sampling.stop],
-      maxTokens: requested ?? room,
-    };
+    return requested ?? room;
   }
 
   /** The prompt exactly as llama.cpp evaluates it, so the count billed is the count processed. */
@@ -142,33 +275,123 @@ export class ModelEngine {
     return tokens[0] === bos ? tokens : [bos, ...tokens];
   }
 
-  async generate(prompt: PreparedPrompt, options: GenerateOptions): Promise<GenerationResult> {
+  async generate(request: PreparedRequest, options: GenerateOptions): Promise<GenerationResult> {
+    const grammar = request.kind === "chat" ? await this.grammarFor(request.mode) : undefined;
     const sequence = await this.pool.acquire(options.signal);
+    try {
+      return request.kind === "chat"
+        ? await this.generateChat(sequence, request, grammar, options)
+        : await this.generateCompletion(sequence, request, options);
+    } finally {
+      this.pool.release(sequence);
+    }
+  }
+
+  private grammarFor(mode: ChatMode): Promise<LlamaGrammar> | undefined {
+    if (mode.type === "forced-tool") return this.grammars.forSchema(forcedToolCallSchema(mode.tools));
+    if (mode.type !== "grammar") return undefined;
+    return mode.output.type === "json_object"
+      ? this.grammars.anyJson()
+      : this.grammars.forSchema(mode.output.schema);
+  }
+
+  private async generateChat(
+    sequence: LlamaContextSequence,
+    request: Extract<PreparedRequest, { kind: "chat" }>,
+    grammar: LlamaGrammar | undefined,
+    options: GenerateOptions,
+  ): Promise<GenerationResult> {
+    const chat = new LlamaChat({
+      contextSequence: sequence,
+      chatWrapper: this.chatWrapper,
+      autoDisposeSequence: false,
+    });
+    let completionTokens = 0;
+    const { mode } = request;
+    const forced = mode.type === "forced-tool" ? new ForcedToolCallStream() : undefined;
+    const forcedId = toolCallId();
+    const emitForced = (deltas: ReturnType<ForcedToolCallStream["push"]>): void => {
+      for (const delta of deltas) {
+        options.onEvent({
+          type: "tool_call",
+          index: 0,
+          ...(delta.name !== undefined ? { id: forcedId, name: delta.name } : {}),
+          arguments: delta.arguments,
+        });
+      }
+    };
+    const announced = new Set<number>();
+    try {
+      const common = {
+        ...samplingOptions(options.sampling),
+        maxTokens: request.maxTokens,
+        customStopTriggers: options.sampling.stop,
+        signal: options.signal,
+        stopOnAbortSignal: true,
+        onToken: (tokens: Token[]) => {
+          completionTokens += tokens.length;
+        },
+        onTextChunk: (text: string) => {
+          if (forced) emitForced(forced.push(text));
+          else options.onEvent({ type: "text", text });
+        },
+      };
+      const result =
+        mode.type === "functions"
+          ? await chat.generateResponse(request.history, {
+              ...common,
+              functions: mode.functions,
+              documentFunctionParams: true,
+              maxParallelFunctionCalls: mode.maxParallel,
+              onFunctionCallParamsChunk: (chunk) => {
+                const first = !announced.has(chunk.callIndex);
+                announced.add(chunk.callIndex);
+                options.onEvent({
+                  type: "tool_call",
+                  index: chunk.callIndex,
+                  ...(first ? { id: toolCallId(), name: chunk.functionName } : {}),
+                  arguments: chunk.paramsChunk,
+                });
+              },
+            })
+          : await chat.generateResponse(request.history, { ...common, ...(grammar ? { grammar } : {}) });
+      if (forced) emitForced(forced.finish());
+      const stopReason = result.metadata.stopReason;
+      if (stopReason === "abort") return { finishReason: "cancelled", completionTokens };
+      if (stopReason === "maxTokens") return { finishReason: "length", completionTokens };
+      if (forced || stopReason === "functionCalls") return { finishReason: "tool_calls", completionTokens };
+      return { finishReason: "stop", completionTokens };
+    } finally {
+      chat.dispose({ disposeSequence: false });
+    }
+  }
+
+  private async generateCompletion(
+    sequence: LlamaContextSequence,
+    request: Extract<PreparedRequest, { kind: "completion" }>,
+    options: GenerateOptions,
+  ): Promise<GenerationResult> {
     const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
     let completionTokens = 0;
     try {
-      const { sampling } = options;
-      const result = await completion.generateCompletionWithMeta(prompt.tokens, {
-        maxTokens: prompt.maxTokens,
-        // OpenAI's defaults: sampling at temperature 1 with no nucleus cut and no repeat penalty.
-        temperature: sampling.temperature ?? 1,
-        topP: sampling.topP ?? 1,
-        // Without a seed llama.cpp's sampler repeats itself across requests; OpenAI's contract is a fresh draw.
-        seed: sampling.seed ?? randomInt(2 ** 31),
-        repeatPenalty: false,
-        customStopTriggers: prompt.stopTriggers,
+      const result = await completion.generateCompletionWithMeta(request.tokens, {
+        ...samplingOptions(options.sampling),
+        maxTokens: request.maxTokens,
+        customStopTriggers: options.sampling.stop as (LlamaText | string)[],
         disableContextShift: true,
         signal: options.signal,
         stopOnAbortSignal: true,
         onToken: (tokens) => {
           completionTokens += tokens.length;
         },
-        onTextChunk: options.onText,
+        onTextChunk: (text) => options.onEvent({ type: "text", text }),
       });
-      return { finishReason: finishReasonOf(result.metadata.stopReason), completionTokens };
+      const stopReason = result.metadata.stopReason;
+      const finishReason =
+        stopReason === "maxTokens" ? "length" : stopReason === "abort" ? "cancelled" : "stop";
+      return { finishReason, completionTokens };
     } finally {
       completion.dispose({ disposeSequence: false });
-      this.pool.release(sequence);
     }
   }
 
@@ -178,8 +401,19 @@ export class ModelEngine {
   }
 }
 
-function finishReasonOf(stopReason: string): FinishReason {
-  if (stopReason === "maxTokens") return "length";
-  if (stopReason === "abort") return "cancelled";
-  return "stop";
+function chatModeOf(input: ChatInput): ChatMode {
+  const { tools, toolChoice, output } = input;
+  if (tools.length > 0 && toolChoice.mode === "required") return { type: "forced-tool", tools };
+  if (tools.length > 0 && toolChoice.mode === "function") {
+    return { type: "forced-tool", tools: tools.filter((tool) => tool.name === toolChoice.name) };
+  }
+  if (tools.length > 0 && toolChoice.mode === "auto") {
+    return {
+      type: "functions",
+      functions: toFunctions(tools),
+      maxParallel: input.parallelToolCalls ? tools.length : 1,
+    };
+  }
+  if (output.type !== "text") return { type: "grammar", output };
+  return { type: "text" };
 }

@@ -2,17 +2,19 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { trace } from "@opentelemetry/api";
 import type { Bus } from "@llmaas/bus";
-import type { Catalogue } from "@llmaas/catalogue";
+import type { Catalogue, CatalogueModel } from "@llmaas/catalogue";
 import {
   openai,
   PlatformError,
-  toPlatformError,
+  type ChatInput,
   type FinishReason,
   type InferenceMessage,
   type SamplingParams,
+  type ToolChoice,
 } from "@llmaas/contracts";
-import { errorBody } from "../errors.js";
-import { startInference, type InferenceCall } from "../inference.js";
+import { startInference, superviseCalls, timeoutError, type InferenceCall } from "../inference.js";
+import { grammarSchema } from "../json-schema.js";
+import { EventStream } from "../sse.js";
 import { parseBody } from "../validation.js";
 import { modelNotFound } from "./models.js";
 
@@ -23,16 +25,130 @@ export interface ChatRouteOptions {
   requestTimeoutMs: number;
 }
 
-function newCompletionId(): string {
-  return `chatcmpl-${randomBytes(16).toString("base64url").replace(/[-_]/g, "x")}`;
+export function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(16).toString("base64url").replace(/[-_]/g, "x")}`;
 }
 
-function textOf(content: string | Array<{ text: string }> | null | undefined): string {
+type RequestMessage = openai.ChatCompletionRequest["messages"][number];
+
+/** Text parts are joined; an image part is refused unless the model can see. */
+function textOf(model: CatalogueModel, content: RequestMessage["content"], param: string): string {
   if (content === null || content === undefined) return "";
-  return typeof content === "string" ? content : content.map((part) => part.text).join("");
+  if (typeof content === "string") return content;
+  return content
+    .map((part, index) => {
+      if (part.type === "text") return part.text;
+      throw new PlatformError(
+        "invalid_request",
+        model.capabilities.includes("vision")
+          ? "Image inputs are not available on this deployment yet."
+          : `The model \`${model.id}\` has no vision capability: it does not accept image inputs.`,
+        `${param}[${index}]`,
+      );
+    })
+    .join("");
 }
 
-function toSampling(body: openai.ChatCompletionRequest): SamplingParams {
+function toMessages(model: CatalogueModel, messages: RequestMessage[]): InferenceMessage[] {
+  return messages.map((message, index): InferenceMessage => {
+    const content = textOf(model, message.content, `messages[${index}].content`);
+    switch (message.role) {
+      case "assistant":
+        return {
+          role: "assistant",
+          content,
+          toolCalls: (message.tool_calls ?? []).map((call) => ({
+            id: call.id,
+            name: call.function.name,
+            arguments: call.function.arguments,
+          })),
+        };
+      case "tool":
+        return { role: "tool", toolCallId: message.tool_call_id, content };
+      default:
+        return { role: message.role, content };
+    }
+  });
+}
+
+function toToolChoice(body: openai.ChatCompletionRequest): ToolChoice {
+  const choice = body.tool_choice;
+  const tools = body.tools ?? [];
+  if (choice === undefined) return { mode: tools.length ? "auto" : "none" };
+  if (typeof choice === "string") {
+    if (choice !== "none" && tools.length === 0) {
+      throw new PlatformError(
+        "invalid_request",
+        `tool_choice '${choice}' needs at least one tool in 'tools'.`,
+        "tool_choice",
+      );
+    }
+    return { mode: choice };
+  }
+  const name = choice.function.name;
+  if (!tools.some((tool) => tool.function.name === name)) {
+    throw new PlatformError(
+      "invalid_request",
+      `tool_choice names '${name}', which is not in 'tools'.`,
+      "tool_choice",
+    );
+  }
+  return { mode: "function", name };
+}
+
+function toChatInput(model: CatalogueModel, body: openai.ChatCompletionRequest): ChatInput {
+  const toolChoice = toToolChoice(body);
+  const tools = (body.tools ?? []).map((tool, index) => ({
+    name: tool.function.name,
+    description: tool.function.description ?? null,
+    parameters: grammarSchema(
+      tool.function.parameters ?? { type: "object", properties: {} },
+      `tools[${index}].function.parameters`,
+    ),
+  }));
+  if (tools.length > 0 && toolChoice.mode !== "none" && !model.capabilities.includes("tools")) {
+    throw new PlatformError("invalid_request", `The model \`${model.id}\` does not support tools.`, "tools");
+  }
+  const names = new Set(tools.map((tool) => tool.name));
+  if (names.size !== tools.length) {
+    throw new PlatformError("invalid_request", "Tool names must be unique.", "tools");
+  }
+  const format = body.response_format ?? { type: "text" as const };
+  const output: ChatInput["output"] =
+    format.type === "json_schema"
+      ? {
+          type: "json_schema",
+          schema: grammarSchema(format.json_schema.schema ?? {}, "response_format.json_schema.schema"),
+        }
+      : format;
+  if (output.type !== "text" && toolChoice.mode === "auto") {
+    throw new PlatformError(
+      "invalid_request",
+      "response_format cannot be combined with tool_choice 'auto': set tool_choice to 'none', 'required' or a " +
+        "function.",
+      "response_format",
+    );
+  }
+  return {
+    kind: "chat",
+    messages: toMessages(model, body.messages),
+    tools: toolChoice.mode === "none" ? [] : tools,
+    toolChoice,
+    parallelToolCalls: body.parallel_tool_calls ?? true,
+    output,
+  };
+}
+
+export function toSampling(body: {
+  max_tokens?: number | null | undefined;
+  max_completion_tokens?: number | null | undefined;
+  temperature?: number | null | undefined;
+  top_p?: number | null | undefined;
+  seed?: number | null | undefined;
+  stop?: string | string[] | null | undefined;
+  presence_penalty?: number | null | undefined;
+  frequency_penalty?: number | null | undefined;
+}): SamplingParams {
   const stop = body.stop ?? [];
   return {
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? null,
@@ -40,12 +156,14 @@ function toSampling(body: openai.ChatCompletionRequest): SamplingParams {
     topP: body.top_p ?? null,
     seed: body.seed ?? null,
     stop: typeof stop === "string" ? [stop] : stop,
+    presencePenalty: body.presence_penalty ?? null,
+    frequencyPenalty: body.frequency_penalty ?? null,
   };
 }
 
-/** A cancelled generation is reported to the client as an ordinary stop: the client asked for it. */
+/** A cancelled generation is reported as an ordinary stop: the client asked for it. */
 function openAIFinishReason(reason: FinishReason): openai.ChatFinishReason {
-  return reason === "length" ? "length" : "stop";
+  return reason === "cancelled" ? "stop" : reason;
 }
 
 export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptions): void {
@@ -62,17 +180,12 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
         "model",
       );
     }
-    const requestId = newCompletionId();
+    const requestId = newId("chatcmpl");
     trace.getActiveSpan()?.setAttributes({
       "gen_ai.operation.name": "chat",
       "gen_ai.request.model": model.id,
       "gen_ai.response.id": requestId,
     });
-    const messages: InferenceMessage[] = body.messages.map((message) => ({
-      role: message.role,
-      content: textOf(message.content),
-    }));
-
     const call = await startInference(
       bus,
       {
@@ -80,32 +193,28 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
         model: model.id,
         principal: request.principal,
         endUser: body.user ?? null,
-        messages,
+        input: toChatInput(model, body),
         sampling: toSampling(body),
       },
       { acceptTimeoutMs: options.acceptTimeoutMs },
     );
     void reply.header("x-request-id", requestId);
-
-    // A client that goes away, or a request that runs past its deadline, stops the worker.
-    const timeout = setTimeout(() => {
-      timedOut = true;
-      call.cancel();
-    }, options.requestTimeoutMs);
-    let timedOut = false;
-    reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) call.cancel();
-    });
-
+    const supervision = superviseCalls(reply.raw, [call], options.requestTimeoutMs);
     const meta = { id: requestId, created: Math.floor(Date.now() / 1000), model: model.id };
     try {
       if (body.stream) {
-        await streamChat(reply, call, meta, body.stream_options?.include_usage === true, () => timedOut);
+        await streamChat(
+          reply,
+          call,
+          meta,
+          body.stream_options?.include_usage === true,
+          supervision.timedOut,
+        );
         return reply;
       }
-      return await collectChat(call, meta, () => timedOut);
+      return await collectChat(call, meta, supervision.timedOut);
     } finally {
-      clearTimeout(timeout);
+      supervision.release();
     }
   });
 }
@@ -116,9 +225,9 @@ interface CompletionMeta {
   model: string;
 }
 
-function timeoutError(): PlatformError {
-  return new PlatformError("request_timeout", "The request took too long to complete and was cancelled.");
-}
+type ToolCallOut = NonNullable<
+  openai.ChatCompletionResponse["choices"][number]["message"]["tool_calls"]
+>[number];
 
 async function collectChat(
   call: InferenceCall,
@@ -126,30 +235,46 @@ async function collectChat(
   timedOut: () => boolean,
 ): Promise<openai.ChatCompletionResponse> {
   let content = "";
+  const toolCalls: ToolCallOut[] = [];
   try {
     for await (const event of call.events) {
       if (event.type === "chunk") {
         content += event.text;
-        continue;
-      }
-      const { promptTokens, completionTokens } = event.usage;
-      return {
-        ...meta,
-        object: "chat.completion",
-        choices: [
-          {
-            index: 0,
-            message: { role: "assistant", content, refusal: null },
-            logprobs: null,
-            finish_reason: openAIFinishReason(event.finishReason),
+      } else if (event.type === "tool_call") {
+        const existing = toolCalls[event.index];
+        if (existing) existing.function.arguments += event.arguments;
+        else {
+          toolCalls[event.index] = {
+            id: event.id ?? "",
+            type: "function",
+            function: { name: event.name ?? "", arguments: event.arguments },
+          };
+        }
+      } else {
+        const { promptTokens, completionTokens } = event.usage;
+        return {
+          ...meta,
+          object: "chat.completion",
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content: toolCalls.length && !content ? null : content,
+                refusal: null,
+                ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+              },
+              logprobs: null,
+              finish_reason: openAIFinishReason(event.finishReason),
+            },
+          ],
+          usage: {
+            prompt_tokens: promptTokens,
+            completion_tokens: completionTokens,
+            total_tokens: promptTokens + completionTokens,
           },
-        ],
-        usage: {
-          prompt_tokens: promptTokens,
-          completion_tokens: completionTokens,
-          total_tokens: promptTokens + completionTokens,
-        },
-      };
+        };
+      }
     }
   } catch (error) {
     throw timedOut() ? timeoutError() : error;
@@ -166,18 +291,7 @@ async function streamChat(
   includeUsage: boolean,
   timedOut: () => boolean,
 ): Promise<void> {
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-request-id": meta.id,
-    "x-accel-buffering": "no",
-  });
-  const send = (data: unknown): void => {
-    raw.write(`data: ${JSON.stringify(data)}\n\n`);
-  };
+  const stream = new EventStream(reply, meta.id);
   const chunk = (
     delta: openai.ChatCompletionChunk["choices"][number]["delta"],
     finishReason: openai.ChatFinishReason | null,
@@ -188,33 +302,46 @@ async function streamChat(
     ...(includeUsage ? { usage: null } : {}),
   });
 
-  send(chunk({ role: "assistant", content: "" }, null));
+  stream.send(chunk({ role: "assistant", content: "" }, null));
   try {
     for await (const event of call.events) {
       if (event.type === "chunk") {
-        if (event.text) send(chunk({ content: event.text }, null));
-        continue;
-      }
-      send(chunk({}, openAIFinishReason(event.finishReason)));
-      if (includeUsage) {
-        const { promptTokens, completionTokens } = event.usage;
-        send({
-          ...meta,
-          object: "chat.completion.chunk",
-          choices: [],
-          usage: {
-            prompt_tokens: promptTokens,
-            completion_tokens: completionTokens,
-            total_tokens: promptTokens + completionTokens,
-          },
-        } satisfies openai.ChatCompletionChunk);
+        if (event.text) stream.send(chunk({ content: event.text }, null));
+      } else if (event.type === "tool_call") {
+        const announce = event.name !== undefined;
+        stream.send(
+          chunk(
+            {
+              tool_calls: [
+                {
+                  index: event.index,
+                  ...(announce ? { id: event.id ?? "", type: "function" as const } : {}),
+                  function: { ...(announce ? { name: event.name } : {}), arguments: event.arguments },
+                },
+              ],
+            },
+            null,
+          ),
+        );
+      } else {
+        stream.send(chunk({}, openAIFinishReason(event.finishReason)));
+        if (includeUsage) {
+          const { promptTokens, completionTokens } = event.usage;
+          stream.send({
+            ...meta,
+            object: "chat.completion.chunk",
+            choices: [],
+            usage: {
+              prompt_tokens: promptTokens,
+              completion_tokens: completionTokens,
+              total_tokens: promptTokens + completionTokens,
+            },
+          } satisfies openai.ChatCompletionChunk);
+        }
       }
     }
-    raw.write("data: [DONE]\n\n");
+    stream.done();
   } catch (error) {
-    // Headers are gone: the error travels in the stream, as OpenAI sends it.
-    if (!raw.destroyed) send(errorBody(timedOut() ? timeoutError() : toPlatformError(error)));
-  } finally {
-    raw.end();
+    stream.fail(error, timedOut());
   }
 }
