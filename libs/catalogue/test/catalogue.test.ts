@@ -4,6 +4,8 @@ import { CatalogueError, parseCatalogue } from "../src/index.js";
 const entry = (id: string, extra = "") => `
   - id: ${id}
     owned_by: acme
+    family: acme-lm
+    license: apache-2.0
     created: 2026-01-01
     source: models/${id}.gguf
     capabilities: [chat]
@@ -30,4 +32,38 @@ void t.test("mistakes are refused at load, with the reason", async (t) => {
   t.throws(() => parseCatalogue(`models:${entry("has space")}`, "/"), /models\.0\.id/);
   t.throws(() => parseCatalogue(`models:${entry("a", "\n    colour: blue")}`, "/"), /colour/, "unknown keys");
   t.throws(() => parseCatalogue(`models: []`, "/"), CatalogueError);
+});
+
+void t.test("descriptive fields: languages are BCP-47 tags, indemnity is never assumed", async (t) => {
+  const catalogue = parseCatalogue(
+    `models:${entry("a", "\n    languages: [en, fr-CA, zh-Hant]\n    ip_indemnified: true")}${entry("b")}`,
+    "/",
+  );
+  t.same(catalogue.find("a")?.languages, ["en", "fr-CA", "zh-Hant"]);
+  t.equal(catalogue.find("a")?.ip_indemnified, true);
+  t.same(catalogue.find("b")?.languages, [], "languages default to none");
+  t.equal(catalogue.find("b")?.ip_indemnified, false, "indemnity defaults to false");
+  t.same(catalogue.find("b")?.lifecycle, { status: "active" }, "lifecycle defaults to active");
+  t.throws(() => parseCatalogue(`models:${entry("a", "\n    languages: [en_US!]")}`, "/"), /BCP-47/);
+  const bare = parseCatalogue(
+    `models:${entry("a").replace("    family: acme-lm\n    license: apache-2.0\n", "")}`,
+    "/",
+  ).find("a");
+  t.equal(bare?.family, null, "an unstated family is null");
+  t.equal(bare?.license, null, "an unstated license is null, never guessed");
+});
+
+void t.test("an embedding model declares its vector length; shortening is never assumed", async (t) => {
+  const embedding = (id: string, extra: string) =>
+    entry(id).replace("capabilities: [chat]", "capabilities: [embeddings]") + extra;
+  const catalogue = parseCatalogue(
+    `models:${embedding("e", "\n    embeddings:\n      dimensions: 768")}${embedding(
+      "m",
+      "\n    embeddings: { dimensions: 1024, matryoshka: true }",
+    )}`,
+    "/",
+  );
+  t.same(catalogue.find("e")?.embeddings, { dimensions: 768, matryoshka: false });
+  t.same(catalogue.find("m")?.embeddings, { dimensions: 1024, matryoshka: true });
+  t.throws(() => parseCatalogue(`models:${embedding("e", "")}`, "/"), /embeddings\.dimensions/);
 });

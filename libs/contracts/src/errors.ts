@@ -9,6 +9,7 @@ export const errorCodes = [
   "invalid_api_key",
   "invalid_request",
   "model_not_found",
+  "model_retired",
   "context_length_exceeded",
   "model_unavailable",
   "request_timeout",

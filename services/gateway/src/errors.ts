@@ -16,6 +16,7 @@ const HTTP_ERRORS: Record<ErrorCode, HttpError> = {
   invalid_api_key: { status: 401, type: "invalid_request_error", code: "invalid_api_key" },
   invalid_request: { status: 400, type: "invalid_request_error", code: null },
   model_not_found: { status: 404, type: "invalid_request_error", code: "model_not_found" },
+  model_retired: { status: 410, type: "invalid_request_error", code: "model_retired" },
   context_length_exceeded: { status: 400, type: "invalid_request_error", code: "context_length_exceeded" },
   model_unavailable: { status: 503, type: "server_error", code: "model_unavailable" },
   request_timeout: { status: 504, type: "timeout_error", code: "timeout" },

@@ -14,9 +14,9 @@ import {
 } from "@llmaas/contracts";
 import { startInference, superviseCalls, timeoutError, type InferenceCall } from "../inference.js";
 import { grammarSchema } from "../json-schema.js";
+import { resolveModel } from "../model-resolution.js";
 import { EventStream } from "../sse.js";
 import { parseBody } from "../validation.js";
-import { modelNotFound } from "./models.js";
 
 export interface ChatRouteOptions {
   bus: Bus;
@@ -171,15 +171,8 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
 
   app.post("/v1/chat/completions", async (request, reply) => {
     const body = parseBody(openai.ChatCompletionRequest, request.body);
-    const model = catalogue.find(body.model);
-    if (!model) throw modelNotFound(body.model);
-    if (!model.capabilities.includes("chat")) {
-      throw new PlatformError(
-        "invalid_request",
-        `The model \`${model.id}\` does not support chat completions.`,
-        "model",
-      );
-    }
+    const { model, headers } = resolveModel(catalogue, body.model, "chat");
+    void reply.headers(headers);
     const requestId = newId("chatcmpl");
     trace.getActiveSpan()?.setAttributes({
       "gen_ai.operation.name": "chat",

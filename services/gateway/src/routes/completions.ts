@@ -12,7 +12,7 @@ import {
 } from "../inference.js";
 import { EventStream } from "../sse.js";
 import { parseBody } from "../validation.js";
-import { modelNotFound } from "./models.js";
+import { resolveModel } from "../model-resolution.js";
 import { newId, toSampling } from "./chat.js";
 
 export interface CompletionRouteOptions {
@@ -30,8 +30,8 @@ type Prompt = string | number[];
 /** One prompt, or several: each becomes a choice of its own, as in OpenAI's API. */
 function promptsOf(prompt: openai.CompletionRequest["prompt"]): Prompt[] {
   if (typeof prompt === "string") return [prompt];
-  if (prompt.every((item) => typeof item === "number")) return [prompt as number[]];
-  return prompt as Prompt[];
+  if (prompt.every((item) => typeof item === "number")) return [prompt];
+  return prompt;
 }
 
 function finishReasonOf(reason: FinishReason): "stop" | "length" {
@@ -43,15 +43,8 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
 
   app.post("/v1/completions", async (request, reply) => {
     const body = parseBody(openai.CompletionRequest, request.body);
-    const model = catalogue.find(body.model);
-    if (!model) throw modelNotFound(body.model);
-    if (!model.capabilities.includes("completion")) {
-      throw new PlatformError(
-        "invalid_request",
-        `The model \`${model.id}\` does not support text completions.`,
-        "model",
-      );
-    }
+    const { model, headers } = resolveModel(catalogue, body.model, "completion");
+    void reply.headers(headers);
     const prompts = promptsOf(body.prompt);
     if (body.echo && prompts.some((prompt) => typeof prompt !== "string")) {
       throw new PlatformError("invalid_request", "echo is supported with text prompts only.", "echo");
@@ -172,11 +165,11 @@ async function streamCompletion(
   timedOut: () => boolean,
 ): Promise<void> {
   const stream = new EventStream(reply, meta.id);
+  // Unlike chat chunks, OpenAI's schema has no `usage: null` here: chunks before the last carry no usage at all.
   const chunk = (index: number, text: string, finishReason: "stop" | "length" | null): openai.Completion => ({
     ...meta,
     object: "text_completion",
     choices: [{ index, text, logprobs: null, finish_reason: finishReason }],
-    ...(includeUsage ? { usage: null } : {}),
   });
   echoes.forEach((echo, index) => echo && stream.send(chunk(index, echo, null)));
   let promptTokens = 0;
