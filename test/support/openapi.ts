@@ -57,6 +57,8 @@ export type OpenAISchemaName =
   | "CreateChatCompletionStreamResponse"
   | "ListModelsResponse"
   | "Model"
+  | "CreateCompletionResponse"
+  | "CreateEmbeddingResponse"
   | "ErrorResponse";
 
 /** Validates a value against `#/components/schemas/<name>`; returns the errors as readable lines. */
@@ -72,4 +74,14 @@ export function openapiErrors(name: OpenAISchemaName, value: unknown): string[] 
   return (validate.errors ?? []).map(
     (e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`,
   );
+}
+
+/**
+ * A streamed legacy completion chunk. OpenAI streams `finish_reason: null` until a choice ends, but its schema for
+ * `CreateCompletionResponse` (the only one it gives for these chunks) omits null; only that is let through.
+ */
+export function completionChunkErrors(chunk: unknown): string[] {
+  const copy = structuredClone(chunk) as { choices?: Array<{ finish_reason?: unknown }> };
+  for (const choice of copy.choices ?? []) if (choice.finish_reason === null) choice.finish_reason = "length";
+  return openapiErrors("CreateCompletionResponse", copy);
 }

@@ -119,7 +119,10 @@ export function startService(
 
 export interface StackOptions {
   workers?: number;
-  /** Catalogue YAML; `{{chatModel}}` is replaced by the path of a freshly generated tiny chat model. */
+  /**
+   * Catalogue YAML; `{{chatModel}}` is replaced by the path of a freshly generated tiny chat model, and
+   * `{{embedModel}}`, when the catalogue uses it, by that of a tiny embedding model.
+   */
   catalogue?: string;
   gatewayEnv?: Record<string, string>;
 }
@@ -130,11 +133,22 @@ models:
     owned_by: llmaas
     created: 2026-11-21
     source: "{{chatModel}}"
-    capabilities: [chat]
+    capabilities: [chat, completion, tools]
     context_length: 512
     runtime:
       threads: 1
       sequences: 4
+  - id: tiny-embed
+    owned_by: llmaas
+    created: 2026-11-21
+    source: "{{embedModel}}"
+    capabilities: [embeddings]
+    context_length: 256
+    embeddings:
+      dimensions: 64
+    runtime:
+      threads: 1
+      sequences: 2
 aliases:
   chat-default: tiny-chat
 `;
@@ -149,6 +163,8 @@ export interface Stack {
   workers: ServiceProcess[];
   /** Polls Postgres until the usage of `requestId` is recorded. */
   waitForUsage(requestId: string, timeoutMs?: number): Promise<UsageEventRow>;
+  /** The usage recorded so far under request ids that start with `prefix` (one row per worker request). */
+  usageByPrefix(prefix: string): Promise<{ rows: number; promptTokens: number; completionTokens: number }>;
   /** Stops every service with SIGTERM and removes what the stack created; resolves with each exit code. */
   stop(): Promise<Record<string, number | null>>;
 }
@@ -165,10 +181,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "llmaas-test-"));
   const chatModel = await writeTinyModel(join(dir, "tiny-chat.gguf"), tinyModelPresets["tiny-chat"]);
   const cataloguePath = join(dir, "catalogue.yaml");
-  await writeFile(
-    cataloguePath,
-    (options.catalogue ?? DEFAULT_CATALOGUE).replaceAll("{{chatModel}}", chatModel.path),
-  );
+  let catalogue = (options.catalogue ?? DEFAULT_CATALOGUE).replaceAll("{{chatModel}}", chatModel.path);
+  if (catalogue.includes("{{embedModel}}")) {
+    const embedModel = await writeTinyModel(join(dir, "tiny-embed.gguf"), tinyModelPresets["tiny-embed"]);
+    catalogue = catalogue.replaceAll("{{embedModel}}", embedModel.path);
+  }
+  await writeFile(cataloguePath, catalogue);
 
   const secret = randomBytes(32).toString("hex");
   const key = await new KeyStore(db, secret).create("tenant-test", "test key");
@@ -238,6 +256,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
             throw new Error(`no usage recorded for ${requestId} within ${timeoutMs} ms`);
           await new Promise((r) => setTimeout(r, 100));
         }
+      },
+      usageByPrefix: async (prefix) => {
+        const rows = await db
+          .selectFrom("usage_events")
+          .select(["prompt_tokens", "completion_tokens"])
+          .where("request_id", "like", `${prefix}%`)
+          .execute();
+        return {
+          rows: rows.length,
+          promptTokens: rows.reduce((sum, row) => sum + row.prompt_tokens, 0),
+          completionTokens: rows.reduce((sum, row) => sum + row.completion_tokens, 0),
+        };
       },
     };
   } catch (error) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_EMBEDDING_INPUTS } from "./subjects.js";
 
 /**
  * The OpenAI wire shapes the gateway accepts and returns. Request schemas are strict: a field the platform does not
@@ -255,3 +256,49 @@ export const OpenAIErrorBody = z.object({
   }),
 });
 export type OpenAIErrorBody = z.infer<typeof OpenAIErrorBody>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// embeddings
+
+const EmbeddingText = z.string().min(1, { error: "Empty strings cannot be embedded." });
+const EmbeddingTokens = z
+  .array(z.number().int().nonnegative())
+  .min(1, { error: "Empty token arrays cannot be embedded." });
+
+export const EmbeddingRequest = z.strictObject({
+  model: z.string().min(1),
+  /** OpenAI refuses empty inputs rather than embedding nothing. */
+  input: z.union(
+    [
+      EmbeddingText,
+      z.array(EmbeddingText).min(1).max(MAX_EMBEDDING_INPUTS),
+      EmbeddingTokens.max(MAX_EMBEDDING_INPUTS),
+      z.array(EmbeddingTokens).min(1).max(MAX_EMBEDDING_INPUTS),
+    ],
+    {
+      error:
+        `input must be a non-empty string, an array of 1 to ${MAX_EMBEDDING_INPUTS} non-empty strings, an ` +
+        `array of token ids, or an array of 1 to ${MAX_EMBEDDING_INPUTS} non-empty arrays of token ids.`,
+    },
+  ),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().min(1).optional(),
+  user: z.string().max(256).optional(),
+});
+export type EmbeddingRequest = z.infer<typeof EmbeddingRequest>;
+
+export const Embedding = z.object({
+  object: z.literal("embedding"),
+  index: z.number().int(),
+  /** Floats, or base64 of little-endian float32 when the client asks for `encoding_format: "base64"`. */
+  embedding: z.union([z.array(z.number()), z.string()]),
+});
+export type Embedding = z.infer<typeof Embedding>;
+
+export const EmbeddingResponse = z.object({
+  object: z.literal("list"),
+  data: z.array(Embedding),
+  model: z.string(),
+  usage: z.object({ prompt_tokens: z.number().int(), total_tokens: z.number().int() }),
+});
+export type EmbeddingResponse = z.infer<typeof EmbeddingResponse>;

@@ -213,7 +213,7 @@ export const UsageEvent = z.object({
   keyId: z.string(),
   endUser: z.string().nullable(),
   model: z.string(),
-  operation: z.enum(["chat.completions", "completions"]),
+  operation: z.enum(["chat.completions", "completions", "embeddings"]),
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
   status: UsageStatus,
@@ -242,3 +242,66 @@ export const usageStream: StreamDefinition = {
   duplicateWindowMs: 15 * 60 * 1000,
   maxAgeMs: 30 * DAY_MS,
 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// embeddings
+
+/** OpenAI's limit on inputs per request; the gateway splits them into smaller batches for the workers. */
+export const MAX_EMBEDDING_INPUTS = 2048;
+
+/** One text, or token ids of the model's own vocabulary. */
+export const EmbeddingInput = z.union([z.string().min(1), z.array(z.number().int().nonnegative()).min(1)]);
+export type EmbeddingInput = z.infer<typeof EmbeddingInput>;
+
+export const EmbeddingRequest = z.object({
+  /** Unique per batch: the usage of each batch is one event, keyed by this id. */
+  requestId: z.string().min(1),
+  model: z.string().min(1),
+  principal: AuthPrincipal,
+  /** The application's end user, kept for metering only. */
+  endUser: z.string().max(256).nullable(),
+  inputs: z.array(EmbeddingInput).min(1).max(MAX_EMBEDDING_INPUTS),
+  /** Position of the first input in the client's request, so that errors name the input the client sent. */
+  firstIndex: z.number().int().nonnegative(),
+  /** Keep this many leading dimensions (the model allows it: checked by the gateway); null keeps them all. */
+  dimensions: z.number().int().positive().nullable(),
+});
+export type EmbeddingRequest = z.infer<typeof EmbeddingRequest>;
+
+export const EmbeddingResult = z.object({
+  workerId: z.string(),
+  /**
+   * One unit-length vector per input, in input order, as base64 of little-endian float32: about a quarter of the
+   * size of JSON numbers, and exactly OpenAI's `encoding_format: "base64"`, which the gateway passes through as is.
+   */
+  embeddings: z.array(z.base64()),
+  /** Tokens evaluated, including any the model adds around each input. */
+  promptTokens: z.number().int().nonnegative(),
+});
+export type EmbeddingResult = z.infer<typeof EmbeddingResult>;
+
+/** Workers of one embedding model share a queue group on this subject; the reply carries the vectors. */
+export const llmEmbed = {
+  ...requestSubject("llm.v1.embed.*", EmbeddingRequest, EmbeddingResult),
+  forModel: (modelId: string) => `llm.v1.embed.${subjectToken(modelId)}`,
+  queueGroup: (modelId: string) => `llm-worker.${subjectToken(modelId)}`,
+};
+
+const FLOAT32_BYTES = 4;
+
+/** Little-endian whatever the machine, as OpenAI's clients decode it. */
+export function encodeFloat32Base64(values: ArrayLike<number>): string {
+  const bytes = Buffer.allocUnsafe(values.length * FLOAT32_BYTES);
+  for (let i = 0; i < values.length; i++) bytes.writeFloatLE(values[i] ?? 0, i * FLOAT32_BYTES);
+  return bytes.toString("base64");
+}
+
+export function decodeFloat32Base64(text: string): number[] {
+  const bytes = Buffer.from(text, "base64");
+  return Array.from({ length: bytes.length / FLOAT32_BYTES }, (_, i) => bytes.readFloatLE(i * FLOAT32_BYTES));
+}
+
+/** Length of the base64 text of a vector of `dimensions` float32s. */
+export function float32Base64Length(dimensions: number): number {
+  return 4 * Math.ceil((dimensions * FLOAT32_BYTES) / 3);
+}

@@ -7,6 +7,7 @@ import { authenticate } from "./auth.js";
 import { errorBody, fromFastifyError } from "./errors.js";
 import { registerChatRoutes } from "./routes/chat.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
+import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerModelRoutes } from "./routes/models.js";
 import { inRequestContext, registerTracing } from "./tracing.js";
 
@@ -61,5 +62,6 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   };
   registerChatRoutes(app, inference);
   registerCompletionRoutes(app, inference);
+  registerEmbeddingRoutes(app, inference);
   return app;
 }

@@ -6,7 +6,6 @@ import {
   llmCancel,
   llmChat,
   toPlatformError,
-  usageRecorded,
   usageStream,
   type InferenceEvent,
   type InferenceRequest,
@@ -15,6 +14,7 @@ import {
 } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 import type { GenerationEvent, ModelEngine, PreparedRequest } from "./engine.js";
+import { publishUsage } from "./usage.js";
 
 export interface LlmWorkerOptions {
   bus: Bus;
@@ -30,7 +30,6 @@ export interface LlmWorker {
   stop(): Promise<void>;
 }
 
-const USAGE_PUBLISH_ATTEMPTS = 5;
 const tracer = trace.getTracer("@llmaas/llm-worker");
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -87,7 +86,7 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
           const usage = await runGeneration(engine, request, prepared);
           span.setAttribute("gen_ai.usage.output_tokens", usage.completionTokens);
           if (usage.status === "failed") span.setStatus({ code: SpanStatusCode.ERROR });
-          await publishUsage(usage);
+          await publishUsage(bus, logger, usage);
         } finally {
           span.end();
         }
@@ -148,22 +147,6 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
     };
-  }
-
-  async function publishUsage(event: UsageEvent): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await bus.publishDurable(usageRecorded, event, event.requestId);
-        return;
-      } catch (error) {
-        if (attempt >= USAGE_PUBLISH_ATTEMPTS) {
-          // Only ids and counts: enough to re-enter the record by hand, nothing of the content.
-          logger.error({ err: error, usage: event }, "usage event could not be published");
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
-      }
-    }
   }
 
   return {

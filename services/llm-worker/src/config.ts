@@ -13,7 +13,7 @@ export const llmWorkerEnv = {
   ...commonEnv,
   ...busEnv,
   ...catalogueEnv,
-  /** Comma-separated model ids to serve; empty serves every chat model in the catalogue. */
+  /** Comma-separated model ids to serve; empty serves every chat and embedding model in the catalogue. */
   LLM_MODELS: z
     .string()
     .default("")

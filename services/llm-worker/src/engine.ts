@@ -17,7 +17,6 @@ import {
   type LlamaGrammar,
   type LlamaModel,
   type LLamaContextualRepeatPenalty,
-  type LlamaText,
   type Token,
 } from "node-llama-cpp";
 import {
@@ -377,7 +376,7 @@ export class ModelEngine {
       const result = await completion.generateCompletionWithMeta(request.tokens, {
         ...samplingOptions(options.sampling),
         maxTokens: request.maxTokens,
-        customStopTriggers: options.sampling.stop as (LlamaText | string)[],
+        customStopTriggers: options.sampling.stop,
         disableContextShift: true,
         signal: options.signal,
         stopOnAbortSignal: true,

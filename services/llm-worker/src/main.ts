@@ -1,10 +1,11 @@
 import { startTelemetry, createLogger } from "@llmaas/telemetry";
 import { Bus } from "@llmaas/bus";
-import { loadCatalogue } from "@llmaas/catalogue";
+import { isServable, loadCatalogue } from "@llmaas/catalogue";
 import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
 import { loadLlmWorkerConfig } from "./config.js";
 import { createLlama, ModelEngine } from "./engine.js";
 import { startLlmWorker } from "./app.js";
+import { EmbeddingEngine, startEmbeddingWorker } from "./embeddings.js";
 
 const config = loadLlmWorkerConfig(process.env);
 const instanceId = config.INSTANCE_ID ?? defaultInstanceId("llm-worker");
@@ -22,15 +23,34 @@ const wanted = config.LLM_MODELS.length
       if (!entry) throw new Error(`LLM_MODELS names ${id}, which is not in ${config.CATALOGUE_PATH}`);
       return entry;
     })
-  : catalogue.models.filter((model) => model.capabilities.includes("chat"));
+  : catalogue.models.filter(
+      (model) =>
+        (model.capabilities.includes("chat") || model.capabilities.includes("embeddings")) &&
+        isServable(model, new Date()),
+    );
+// An embedding-only model needs no generation context, and a generative one no embedding contexts.
+const generative = wanted.filter((entry) =>
+  entry.capabilities.some((capability) => capability !== "embeddings"),
+);
+const embedding = wanted.filter((entry) => entry.capabilities.includes("embeddings"));
 
 const llama = await createLlama({ gpu: config.LLM_GPU === "auto" ? "auto" : false, logger });
 const engines: ModelEngine[] = [];
-for (const entry of wanted) {
+for (const entry of generative) {
   engines.push(
     await ModelEngine.load(llama, entry, { threads: config.LLM_THREADS, modelsDir: config.LLM_MODELS_DIR }),
   );
   logger.info({ model: entry.id }, "model loaded");
+}
+const embedders: EmbeddingEngine[] = [];
+for (const entry of embedding) {
+  embedders.push(
+    await EmbeddingEngine.load(llama, entry, {
+      threads: config.LLM_THREADS,
+      modelsDir: config.LLM_MODELS_DIR,
+    }),
+  );
+  logger.info({ model: entry.id }, "embedding model loaded");
 }
 
 const bus = await Bus.connect({
@@ -40,15 +60,18 @@ const bus = await Bus.connect({
   namespace: config.BUS_NAMESPACE,
 });
 const worker = await startLlmWorker({ bus, engines, logger, workerId: instanceId });
-logger.info({ models: engines.map((engine) => engine.entry.id) }, "llm-worker ready");
+const embeddingWorker = await startEmbeddingWorker({ bus, engines: embedders, logger, workerId: instanceId });
+logger.info({ models: [...engines, ...embedders].map((engine) => engine.entry.id) }, "llm-worker ready");
 
 stopOnSignals({
   logger,
   graceMs: config.SHUTDOWN_GRACE_MS,
   stop: async () => {
     await worker.stop();
+    await embeddingWorker.stop();
     await bus.drain();
     for (const engine of engines) await engine.dispose();
+    for (const engine of embedders) await engine.dispose();
     await llama.dispose();
     await telemetry.shutdown();
   },

@@ -1,0 +1,25 @@
+import type { Bus } from "@llmaas/bus";
+import { usageRecorded, type UsageEvent } from "@llmaas/contracts";
+import type { Logger } from "@llmaas/telemetry";
+
+const USAGE_PUBLISH_ATTEMPTS = 5;
+
+/**
+ * Publishes one request's usage to JetStream, retrying with backoff; the request id is the message id, so a retried
+ * publish is stored once.
+ */
+export async function publishUsage(bus: Bus, logger: Logger, event: UsageEvent): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await bus.publishDurable(usageRecorded, event, event.requestId);
+      return;
+    } catch (error) {
+      if (attempt >= USAGE_PUBLISH_ATTEMPTS) {
+        // Only ids and counts: enough to re-enter the record by hand, nothing of the content.
+        logger.error({ err: error, usage: event }, "usage event could not be published");
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
