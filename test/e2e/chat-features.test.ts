@@ -1,6 +1,6 @@
 // Every field an OpenAI chat client sends, through the official SDK: sampling, stops, penalties, structured output
 // enforced by grammar, tools (forced, automatic, streamed) and tool results in the history.
-import t from "tap";
+import t, { type Test } from "tap";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import type OpenAI from "openai";
 import { openapiErrors } from "../support/openapi.js";
@@ -25,12 +25,8 @@ t.teardown(() => stack.stop());
 const client = openaiClient(stack);
 const user = (content: string): OpenAI.ChatCompletionMessageParam[] => [{ role: "user", content }];
 
-function valid(t: Tap.Test, completion: unknown): void {
+function valid(t: Test, completion: unknown): void {
   t.same(openapiErrors("CreateChatCompletionResponse", completion), [], "valid CreateChatCompletionResponse");
-}
-
-namespace Tap {
-  export type Test = import("tap").Test;
 }
 
 void t.test("same seed and temperature give the same text; other seeds differ", async (t) => {
@@ -221,7 +217,8 @@ void t.test("json_object answers are JSON", async (t) => {
   });
   valid(t, completion);
   const choice = completion.choices[0];
-  if (choice?.finish_reason === "stop") t.doesNotThrow(() => JSON.parse(choice.message.content ?? ""));
+  if (choice?.finish_reason === "stop")
+    t.doesNotThrow(() => JSON.parse(choice.message.content ?? "") as unknown);
   else t.equal(choice?.finish_reason, "length", "only an answer cut by the context may be unfinished");
 });
 
@@ -251,7 +248,7 @@ const timeTool: OpenAI.ChatCompletionTool = {
 };
 
 function checkToolCall(
-  t: Tap.Test,
+  t: Test,
   call: { id?: string; type?: string; function?: { name?: string; arguments?: string } } | undefined,
   names: string[],
 ) {
