@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { Bus, Subscription } from "@llmaas/bus";
 import {
   inferenceEvents,
@@ -122,7 +123,7 @@ class EventQueue {
  * every call (the worker stops generating; what it produced is still metered).
  */
 export function superviseCalls(
-  raw: { on(event: "close", listener: () => void): unknown; writableFinished: boolean },
+  raw: ServerResponse,
   calls: InferenceCall[],
   timeoutMs: number,
 ): { timedOut: () => boolean; release: () => void } {
@@ -135,6 +136,8 @@ export function superviseCalls(
   raw.on("close", () => {
     if (!raw.writableFinished) cancelAll();
   });
+  // The client may have gone while the workers were still accepting: its "close" has then already fired.
+  if (raw.destroyed || raw.socket?.destroyed) cancelAll();
   return { timedOut: () => timedOut, release: () => clearTimeout(timer) };
 }
 
