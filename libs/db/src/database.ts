@@ -5,12 +5,15 @@ import type { Database } from "./schema.js";
 export interface DatabaseOptions {
   url: string;
   poolSize: number;
+  /**
+   * An idle pooled connection that Postgres closes (a restart, a failover, an administrator) is reported here.
+   * Without a listener `pg` re-throws it and the whole process dies; with one, the pool replaces the connection.
+   */
+  onIdleConnectionError: (error: Error) => void;
 }
 
 export function createDatabase(options: DatabaseOptions): Kysely<Database> {
-  return new Kysely<Database>({
-    dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: options.url, max: options.poolSize }),
-    }),
-  });
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize });
+  pool.on("error", options.onIdleConnectionError);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -17,7 +17,7 @@ if (!values.name) {
 }
 
 const config = loadAuthConfig(process.env);
-const db = createDatabase({ url: config.DATABASE_URL, poolSize: 1 });
+const db = createDatabase({ url: config.DATABASE_URL, poolSize: 1, onIdleConnectionError: () => undefined });
 try {
   const key = await new KeyStore(db, config.AUTH_KEY_SECRET).create(values.tenant, values.name);
   if (values.json) {

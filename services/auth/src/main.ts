@@ -15,7 +15,11 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: "auth", instanceId, level: config.LOG_LEVEL });
 
-const db = createDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+const db = createDatabase({
+  url: config.DATABASE_URL,
+  poolSize: config.DATABASE_POOL_SIZE,
+  onIdleConnectionError: (err) => logger.warn({ err }, "idle database connection lost"),
+});
 const bus = await Bus.connect({
   servers: config.NATS_URL,
   name: instanceId,
