@@ -144,14 +144,15 @@ export class Bus {
     handler: (payload: z.output<Req>, ctx: MessageContext) => Promise<z.input<Rep>>,
     options: ServeOptions = {},
   ): Subscription {
+    return this.listen(subject, options, (msg) => void this.handleRequest(definition, msg, handler));
+  }
+
+  private listen(subject: string, options: ServeOptions, onMessage: (msg: Msg) => void): Subscription {
     return this.nc.subscribe(this.subject(subject), {
       ...(options.queue ? { queue: options.queue } : {}),
       callback: (err, msg) => {
-        if (err) {
-          this.logger.error({ err, subject }, "subscription failed");
-          return;
-        }
-        void this.handleRequest(definition, msg, handler);
+        if (err) this.logger.error({ err, subject }, "subscription failed");
+        else onMessage(msg);
       },
     });
   }
@@ -209,20 +210,13 @@ export class Bus {
     handler: (payload: z.output<Msg>, ctx: { headers: MsgHdrs | undefined }) => void,
     options: ServeOptions = {},
   ): Subscription {
-    return this.nc.subscribe(this.subject(subject), {
-      ...(options.queue ? { queue: options.queue } : {}),
-      callback: (err, msg) => {
-        if (err) {
-          this.logger.error({ err, subject }, "subscription failed");
-          return;
-        }
-        const parsed = definition.message.safeParse(safeDecode(msg));
-        if (!parsed.success) {
-          this.logger.warn({ subject: msg.subject }, "dropped a message that does not match its schema");
-          return;
-        }
-        context.with(contextFromHeaders(msg.headers), () => handler(parsed.data, { headers: msg.headers }));
-      },
+    return this.listen(subject, options, (msg) => {
+      const parsed = definition.message.safeParse(safeDecode(msg));
+      if (!parsed.success) {
+        this.logger.warn({ subject: msg.subject }, "dropped a message that does not match its schema");
+        return;
+      }
+      context.with(contextFromHeaders(msg.headers), () => handler(parsed.data, { headers: msg.headers }));
     });
   }
 

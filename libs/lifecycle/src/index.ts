@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { createLogger, startTelemetry, type Logger, type Telemetry } from "@llmaas/telemetry";
 
 export interface ShutdownLogger {
   info(obj: object, msg: string): void;
@@ -45,4 +46,32 @@ export function stopOnSignals(options: ShutdownOptions): void {
 
 export function defaultInstanceId(service: string): string {
   return `${service}-${hostname()}-${process.pid}`;
+}
+
+export interface ServiceRuntime {
+  instanceId: string;
+  logger: Logger;
+  telemetry: Telemetry;
+}
+
+/**
+ * The first thing each service's main does once its configuration is parsed: telemetry before any connection is
+ * opened, then the logger every later step reports through.
+ */
+export function startServiceRuntime(
+  service: string,
+  config: {
+    INSTANCE_ID?: string | undefined;
+    OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+    LOG_LEVEL: string;
+  },
+): ServiceRuntime {
+  const instanceId = config.INSTANCE_ID ?? defaultInstanceId(service);
+  const telemetry = startTelemetry({
+    serviceName: service,
+    instanceId,
+    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
+  const logger = createLogger({ service, instanceId, level: config.LOG_LEVEL });
+  return { instanceId, logger, telemetry };
 }

@@ -1,19 +1,12 @@
-import { startTelemetry, createLogger } from "@llmaas/telemetry";
 import { loadAuthConfig } from "./config.js";
 import { Bus } from "@llmaas/bus";
 import { createDatabase } from "@llmaas/db";
-import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
+import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { KeyStore } from "./keys.js";
 import { serveAuth } from "./app.js";
 
 const config = loadAuthConfig(process.env);
-const instanceId = config.INSTANCE_ID ?? defaultInstanceId("auth");
-const telemetry = startTelemetry({
-  serviceName: "auth",
-  instanceId,
-  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-});
-const logger = createLogger({ service: "auth", instanceId, level: config.LOG_LEVEL });
+const { instanceId, logger, telemetry } = startServiceRuntime("auth", config);
 
 const db = createDatabase({
   url: config.DATABASE_URL,

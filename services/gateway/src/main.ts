@@ -1,18 +1,11 @@
-import { startTelemetry, createLogger } from "@llmaas/telemetry";
 import { Bus } from "@llmaas/bus";
 import { loadCatalogue } from "@llmaas/catalogue";
-import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
+import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadGatewayConfig } from "./config.js";
 import { buildGateway } from "./app.js";
 
 const config = loadGatewayConfig(process.env);
-const instanceId = config.INSTANCE_ID ?? defaultInstanceId("gateway");
-const telemetry = startTelemetry({
-  serviceName: "gateway",
-  instanceId,
-  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-});
-const logger = createLogger({ service: "gateway", instanceId, level: config.LOG_LEVEL });
+const { instanceId, logger, telemetry } = startServiceRuntime("gateway", config);
 
 const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
 const bus = await Bus.connect({

@@ -1,20 +1,13 @@
-import { startTelemetry, createLogger } from "@llmaas/telemetry";
 import { Bus } from "@llmaas/bus";
 import { isServable, loadCatalogue } from "@llmaas/catalogue";
-import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
+import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadLlmWorkerConfig } from "./config.js";
 import { createLlama, ModelEngine } from "./engine.js";
 import { startLlmWorker } from "./app.js";
 import { EmbeddingEngine, startEmbeddingWorker } from "./embeddings.js";
 
 const config = loadLlmWorkerConfig(process.env);
-const instanceId = config.INSTANCE_ID ?? defaultInstanceId("llm-worker");
-const telemetry = startTelemetry({
-  serviceName: "llm-worker",
-  instanceId,
-  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-});
-const logger = createLogger({ service: "llm-worker", instanceId, level: config.LOG_LEVEL });
+const { instanceId, logger, telemetry } = startServiceRuntime("llm-worker", config);
 
 const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
 const wanted = config.LLM_MODELS.length

@@ -1,18 +1,11 @@
-import { startTelemetry, createLogger } from "@llmaas/telemetry";
 import { Bus } from "@llmaas/bus";
 import { createDatabase } from "@llmaas/db";
-import { defaultInstanceId, stopOnSignals } from "@llmaas/lifecycle";
+import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadMeteringConfig } from "./config.js";
 import { startMetering } from "./app.js";
 
 const config = loadMeteringConfig(process.env);
-const instanceId = config.INSTANCE_ID ?? defaultInstanceId("metering");
-const telemetry = startTelemetry({
-  serviceName: "metering",
-  instanceId,
-  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-});
-const logger = createLogger({ service: "metering", instanceId, level: config.LOG_LEVEL });
+const { instanceId, logger, telemetry } = startServiceRuntime("metering", config);
 
 const db = createDatabase({
   url: config.DATABASE_URL,
