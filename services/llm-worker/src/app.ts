@@ -14,7 +14,7 @@ import {
 } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 import type { GenerationEvent, ModelEngine, PreparedRequest } from "./engine.js";
-import { publishUsage } from "./usage.js";
+import { publishUsage, usageEventOf } from "./usage.js";
 
 export interface LlmWorkerOptions {
   bus: Bus;
@@ -132,21 +132,15 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
     } finally {
       active.delete(request.requestId);
     }
-    return {
-      version: 1,
-      requestId: request.requestId,
-      tenantId: request.principal.tenantId,
-      keyId: request.principal.keyId,
-      endUser: request.endUser,
+    return usageEventOf(request, {
       model: engine.entry.id,
       operation: request.input.kind === "chat" ? "chat.completions" : "completions",
       promptTokens: prepared.promptTokens,
       completionTokens,
       status,
       servedBy: workerId,
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-    };
+      startedAt,
+    });
   }
 
   return {

@@ -19,7 +19,7 @@ import {
 } from "@llmaas/contracts";
 import type { CatalogueModel } from "@llmaas/catalogue";
 import type { Logger } from "@llmaas/telemetry";
-import { publishUsage } from "./usage.js";
+import { publishUsage, usageEventOf } from "./usage.js";
 
 /** Inputs as token ids, checked against the model's context window; `promptTokens` is what will be evaluated. */
 export interface PreparedEmbeddings {
@@ -232,21 +232,19 @@ export async function startEmbeddingWorker(options: EmbeddingWorkerOptions): Pro
       };
     } finally {
       void track(
-        publishUsage(bus, logger, {
-          version: 1,
-          requestId: request.requestId,
-          tenantId: request.principal.tenantId,
-          keyId: request.principal.keyId,
-          endUser: request.endUser,
-          model: engine.entry.id,
-          operation: "embeddings",
-          promptTokens: prepared.promptTokens,
-          completionTokens: 0,
-          status,
-          servedBy: workerId,
-          startedAt: startedAt.toISOString(),
-          finishedAt: new Date().toISOString(),
-        }),
+        publishUsage(
+          bus,
+          logger,
+          usageEventOf(request, {
+            model: engine.entry.id,
+            operation: "embeddings",
+            promptTokens: prepared.promptTokens,
+            completionTokens: 0,
+            status,
+            servedBy: workerId,
+            startedAt,
+          }),
+        ),
       );
     }
   }

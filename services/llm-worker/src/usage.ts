@@ -1,5 +1,5 @@
 import type { Bus } from "@llmaas/bus";
-import { usageRecorded, type UsageEvent } from "@llmaas/contracts";
+import { usageRecorded, type AuthPrincipal, type UsageEvent } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 
 const USAGE_PUBLISH_ATTEMPTS = 5;
@@ -22,4 +22,26 @@ export async function publishUsage(bus: Bus, logger: Logger, event: UsageEvent):
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
     }
   }
+}
+
+/** The usage record of one request, as both chat and embedding workers report it when the work ends. */
+export function usageEventOf(
+  request: { requestId: string; principal: AuthPrincipal; endUser: string | null },
+  work: Pick<
+    UsageEvent,
+    "model" | "operation" | "promptTokens" | "completionTokens" | "status" | "servedBy"
+  > & {
+    startedAt: Date;
+  },
+): UsageEvent {
+  return {
+    version: 1,
+    requestId: request.requestId,
+    tenantId: request.principal.tenantId,
+    keyId: request.principal.keyId,
+    endUser: request.endUser,
+    ...work,
+    startedAt: work.startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+  };
 }
