@@ -1,8 +1,10 @@
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
 import type { EngineLogger } from "@llmaas/llm-worker/engine";
-import type { SamplingParams } from "@llmaas/contracts";
+import type { ChatInput, SamplingParams } from "@llmaas/contracts";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 
 export const MODEL_ID = "tiny-chat";
 
@@ -11,6 +13,16 @@ export const PROMPT = [
   { role: "system" as const, content: "You are a helpful assistant." },
   { role: "user" as const, content: "Tell me a short story about a lighthouse keeper and a storm." },
 ];
+
+/** PROMPT as the gateway hands it to the worker for a plain chat completion: no tools, free text. */
+export const PROMPT_INPUT: ChatInput = {
+  kind: "chat",
+  messages: PROMPT,
+  tools: [],
+  toolChoice: { mode: "none" },
+  parallelToolCalls: true,
+  output: { type: "text" },
+};
 
 /** Greedy decoding with a fixed seed: both paths must do exactly the same work, token for token. */
 export const SEED = 1234;
@@ -133,4 +145,90 @@ function kebabToCamel(text: string): string {
 
 function camelToKebab(text: string): string {
   return `--${text.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+/** The runtime a bench pins in its catalogue entry; the worker and the in-process engine load the same text. */
+export interface BenchRuntime {
+  threads: number;
+  sequences: number;
+  contextLength: number;
+}
+
+/**
+ * A catalogue (the tests' `DEFAULT_CATALOGUE`, passed in so that this module needs no platform) with the chat
+ * model's file, context length and runtime pinned, so that the entry stays valid as the catalogue schema grows.
+ */
+export function pinnedChatCatalogue(baseYaml: string, modelPath: string, runtime: BenchRuntime): string {
+  const document = parseYaml(baseYaml) as { models?: Array<Record<string, unknown>> };
+  const model = document.models?.find((candidate) => candidate.id === MODEL_ID);
+  if (!model) throw new Error(`the base catalogue has no ${MODEL_ID}`);
+  model.source = modelPath;
+  model.context_length = runtime.contextLength;
+  model.runtime = { threads: runtime.threads, sequences: runtime.sequences };
+  return stringifyYaml(document);
+}
+
+/** Every number rounded to `digits` decimals, for the JSON line. */
+export function roundNumbers<T>(value: T, digits = 3): T {
+  return JSON.parse(
+    JSON.stringify(value, (_, item: unknown) =>
+      typeof item === "number" ? Number(item.toFixed(digits)) : item,
+    ),
+  ) as T;
+}
+
+/** Thrown between two measurements once Ctrl-C was pressed. */
+export class Interrupted extends Error {}
+
+/**
+ * Ctrl-C (or SIGTERM) ends a run between two measurements, so that a started platform is always stopped and its
+ * database dropped. One Ctrl-C arrives several times: the terminal signals the whole process group, `pnpm exec`
+ * sends SIGTERM to its child, and the tsx CLI relays the signal again when it did not see it acknowledged within
+ * 30 ms (a busy event loop); so signals within a second of the first are taken for the same one. A later Ctrl-C
+ * exits at once, without cleaning up. Under pnpm the shell prompt returns at once while this process cleans up.
+ */
+export function interruptible(what = "the current measurement"): {
+  readonly interrupted: boolean;
+  stopIfInterrupted(): void;
+} {
+  let interruptedAt: number | undefined;
+  const onSignal = (): void => {
+    const now = performance.now();
+    if (interruptedAt === undefined) {
+      interruptedAt = now;
+      progress(`interrupted: stopping after ${what} (Ctrl-C again to abort at once)`);
+    } else if (now - interruptedAt > 1000) {
+      progress("aborted: the platform's database and bus namespace are left behind");
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    get interrupted() {
+      return interruptedAt !== undefined;
+    },
+    stopIfInterrupted() {
+      if (interruptedAt !== undefined) throw new Interrupted();
+    },
+  };
+}
+
+/**
+ * The median over several records of the same shape, each numeric field on its own (the median of the rounds'
+ * p99s, and so on); nested objects are reduced field by field.
+ */
+export function medianOfEach<T>(records: readonly T[]): T {
+  const reduce = (values: readonly unknown[]): unknown => {
+    const first = values[0];
+    if (typeof first === "number") return median(values as number[]);
+    if (first === null || typeof first !== "object") return first;
+    return Object.fromEntries(
+      Object.keys(first).map((key) => [
+        key,
+        reduce(values.map((value) => (value as Record<string, unknown>)[key])),
+      ]),
+    );
+  };
+  return reduce(records) as T;
 }

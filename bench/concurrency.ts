@@ -1,0 +1,429 @@
+/**
+ * Throughput of many requests at once: the same N streams (default 16) generated (A) in this process as N
+ * concurrent generations on one llm-worker ModelEngine, i.e. one llama.cpp context with N sequences that decode in
+ * the same batches, and (B) as N concurrent streams of the official openai client → gateway (HTTP, SSE) → NATS →
+ * the llm-worker process, which loads the very same catalogue text (so its context has the same N sequences).
+ * Aggregate tokens/s = all completion tokens / wall time from the first request sent to the last stream finished.
+ * The same with one stream, interleaved with the rest, shows what batching gains. See bench/README.md.
+ *
+ *   pnpm exec tsx bench/concurrency.ts [--streams 16] [--max-tokens 64] [--batches 5] [--rounds 3] [--warmup 2]
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseCatalogue } from "@llmaas/catalogue";
+import { createLlama, ModelEngine } from "@llmaas/llm-worker/engine";
+import { DEFAULT_CATALOGUE, startStack, type Stack } from "../test/support/stack.js";
+import { openaiClient } from "../test/support/client.js";
+import {
+  fixed,
+  formatTable,
+  greedySampling,
+  interruptible,
+  machineInfo,
+  median,
+  medianOfEach,
+  MODEL_ID,
+  parseFlags,
+  percentile,
+  pinnedChatCatalogue,
+  progress,
+  PROMPT,
+  PROMPT_INPUT,
+  roundNumbers,
+  SEED,
+  stderrLogger,
+  writeBenchModel,
+  type BenchRuntime,
+} from "./common.js";
+
+const flags = parseFlags({ streams: 16, maxTokens: 64, batches: 5, rounds: 3, warmup: 2 });
+if (flags.streams < 2 || flags.maxTokens < 1 || flags.batches < 1 || flags.rounds < 1) {
+  console.error("--streams must be at least 2; --max-tokens, --batches and --rounds at least 1");
+  process.exit(2);
+}
+/** One thread (the worker's default); as many sequences as streams, so that none of them waits for a sequence. */
+const RUNTIME: BenchRuntime = { threads: 1, sequences: flags.streams, contextLength: 2048 };
+const sampling = greedySampling(flags.maxTokens);
+
+interface StreamSample {
+  /** From the moment the batch was sent (the first request of it) to this stream's first non-empty text. */
+  firstTokenMs: number;
+  completionTokens: number;
+  text: string;
+  /** B only: the gateway's request id (each chunk's `id`), which keys the worker's usage record. */
+  requestId: string;
+}
+
+interface BatchSample {
+  /** First request sent to last stream finished. */
+  wallMs: number;
+  streams: StreamSample[];
+}
+
+/** Prepared per stream, as the worker prepares each request it receives; that cost belongs to both paths. */
+async function inProcessStream(engine: ModelEngine, batchStarted: number): Promise<StreamSample> {
+  let firstToken: number | undefined;
+  let text = "";
+  const result = await engine.generate(engine.prepare(PROMPT_INPUT, sampling), {
+    sampling,
+    signal: new AbortController().signal,
+    onEvent: (event) => {
+      if (event.type !== "text" || !event.text) return;
+      firstToken ??= performance.now();
+      text += event.text;
+    },
+  });
+  return {
+    firstTokenMs: (firstToken ?? Number.NaN) - batchStarted,
+    completionTokens: result.completionTokens,
+    text,
+    requestId: "",
+  };
+}
+
+/** A stream is finished at the end of its SSE stream ([DONE]), when an SDK caller gets control back. */
+async function gatewayStream(
+  client: ReturnType<typeof openaiClient>,
+  batchStarted: number,
+): Promise<StreamSample> {
+  let firstToken: number | undefined;
+  let text = "";
+  let completionTokens = Number.NaN;
+  let requestId = "";
+  const stream = await client.chat.completions.create({
+    model: MODEL_ID,
+    messages: PROMPT,
+    max_tokens: flags.maxTokens,
+    temperature: 0,
+    seed: SEED,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  for await (const chunk of stream) {
+    requestId ||= chunk.id;
+    // The gateway opens with an empty role-only delta; the first token is the first non-empty content.
+    const content = chunk.choices[0]?.delta.content;
+    if (content) {
+      firstToken ??= performance.now();
+      text += content;
+    }
+    if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
+  }
+  return { firstTokenMs: (firstToken ?? Number.NaN) - batchStarted, completionTokens, text, requestId };
+}
+
+/** All streams of a batch are started in the same tick, and the batch ends when the last one has. */
+async function runBatch(
+  size: number,
+  stream: (batchStarted: number) => Promise<StreamSample>,
+): Promise<BatchSample> {
+  const started = performance.now();
+  const streams = await Promise.all(Array.from({ length: size }, () => stream(started)));
+  return { wallMs: performance.now() - started, streams };
+}
+
+const totalTokens = (batch: BatchSample): number =>
+  batch.streams.reduce((sum, stream) => sum + stream.completionTokens, 0);
+const aggregateTokensPerSecond = (batch: BatchSample): number => totalTokens(batch) / (batch.wallMs / 1000);
+
+/**
+ * How long the worker held a B batch, from its first acceptance to its last `done`, read from the usage records it
+ * published (millisecond resolution). Waiting for them, untimed, after each B batch also lets metering finish its
+ * writes before the next measurement starts.
+ */
+async function workerWallMs(stack: Stack, batch: BatchSample): Promise<number> {
+  const rows = [];
+  for (const { requestId } of batch.streams) if (requestId) rows.push(await stack.waitForUsage(requestId));
+  if (rows.length === 0) return Number.NaN;
+  const started = Math.min(...rows.map((row) => new Date(row.started_at).getTime()));
+  const finished = Math.max(...rows.map((row) => new Date(row.finished_at).getTime()));
+  return finished - started;
+}
+
+interface PathFigures {
+  /** Median over the round's batches. */
+  tokensPerSecond: number;
+  /** Over every stream of the round's batches. */
+  firstTokenP50: number;
+  firstTokenP99: number;
+  /** Median over the round's batches. */
+  wallP50: number;
+}
+
+interface SizeFigures {
+  a: PathFigures;
+  b: PathFigures;
+  tokensPerSecondRatio: number;
+  /** B's tokens over the worker's own first-accepted-to-last-done time, median over the round's batches. */
+  bWorkerTokensPerSecond: number;
+}
+
+interface RoundFigures {
+  many: SizeFigures;
+  one: SizeFigures;
+  /** Aggregate tokens/s with N streams over that with one stream, per path. */
+  batchingGainA: number;
+  batchingGainB: number;
+}
+
+function pathFigures(batches: BatchSample[]): PathFigures {
+  const firstTokens = batches.flatMap((batch) => batch.streams.map((stream) => stream.firstTokenMs));
+  return {
+    tokensPerSecond: median(batches.map(aggregateTokensPerSecond)),
+    firstTokenP50: percentile(firstTokens, 50),
+    firstTokenP99: percentile(firstTokens, 99),
+    wallP50: median(batches.map((batch) => batch.wallMs)),
+  };
+}
+
+interface SizeSamples {
+  a: BatchSample[];
+  b: BatchSample[];
+  bWorkerMs: number[];
+}
+
+function sizeFigures(samples: SizeSamples): SizeFigures {
+  const a = pathFigures(samples.a);
+  const b = pathFigures(samples.b);
+  return {
+    a,
+    b,
+    tokensPerSecondRatio: b.tokensPerSecond / a.tokensPerSecond,
+    bWorkerTokensPerSecond: median(
+      samples.b.map((batch, index) => totalTokens(batch) / ((samples.bWorkerMs[index] ?? Number.NaN) / 1000)),
+    ),
+  };
+}
+
+/** Both paths and both sizes must have done the same work, or the comparison means nothing; counted, and reported. */
+class WorkCheck {
+  mismatchedTokens = 0;
+  mismatchedText = 0;
+  streams = 0;
+  private reference: string | undefined;
+
+  check(label: string, batch: BatchSample): void {
+    batch.streams.forEach((stream, index) => {
+      this.streams++;
+      if (stream.completionTokens !== flags.maxTokens) {
+        this.mismatchedTokens++;
+        progress(
+          `WARNING ${label} stream ${index + 1}: ${stream.completionTokens} completion tokens, ` +
+            `expected ${flags.maxTokens}`,
+        );
+      }
+      this.reference ??= stream.text;
+      if (stream.text !== this.reference) {
+        this.mismatchedText++;
+        progress(`WARNING ${label} stream ${index + 1}: output differs from the first stream's`);
+      }
+    });
+  }
+}
+
+function printRounds(rounds: RoundFigures[], overall: RoundFigures): void {
+  const n = flags.streams;
+  const rows: Array<[string, (round: RoundFigures) => number, number]> = [
+    [`aggregate tokens/s, ${n} streams, A in-process`, (r) => r.many.a.tokensPerSecond, 1],
+    [`aggregate tokens/s, ${n} streams, B gateway`, (r) => r.many.b.tokensPerSecond, 1],
+    [`aggregate tokens/s, ${n} streams, ratio B/A`, (r) => r.many.tokensPerSecondRatio, 3],
+    [`B in the worker, ${n} streams (usage records)`, (r) => r.many.bWorkerTokensPerSecond, 1],
+    [`first token p50 ms, ${n} streams, A`, (r) => r.many.a.firstTokenP50, 2],
+    [`first token p50 ms, ${n} streams, B`, (r) => r.many.b.firstTokenP50, 2],
+    [`first token p99 ms, ${n} streams, A`, (r) => r.many.a.firstTokenP99, 2],
+    [`first token p99 ms, ${n} streams, B`, (r) => r.many.b.firstTokenP99, 2],
+    [`batch wall p50 ms, ${n} streams, A`, (r) => r.many.a.wallP50, 2],
+    [`batch wall p50 ms, ${n} streams, B`, (r) => r.many.b.wallP50, 2],
+    ["tokens/s, 1 stream, A in-process", (r) => r.one.a.tokensPerSecond, 1],
+    ["tokens/s, 1 stream, B gateway", (r) => r.one.b.tokensPerSecond, 1],
+    ["tokens/s, 1 stream, ratio B/A", (r) => r.one.tokensPerSecondRatio, 3],
+    ["B in the worker, 1 stream (usage records)", (r) => r.one.bWorkerTokensPerSecond, 1],
+    ["first token p50 ms, 1 stream, A", (r) => r.one.a.firstTokenP50, 2],
+    ["first token p50 ms, 1 stream, B", (r) => r.one.b.firstTokenP50, 2],
+    [`batching gain A (${n} vs 1 stream)`, (r) => r.batchingGainA, 3],
+    [`batching gain B (${n} vs 1 stream)`, (r) => r.batchingGainB, 3],
+  ];
+  console.log(
+    `\nPer round (${flags.batches} batches of each kind per round; tokens/s and batch wall: median of the ` +
+      `batches; first token: percentile of all the round's streams)`,
+  );
+  console.log(
+    formatTable(
+      ["figure", ...rounds.map((_, index) => `round ${index + 1}`), "median of rounds"],
+      rows.map(([label, pick, digits]) => [
+        label,
+        ...rounds.map((round) => fixed(pick(round), digits)),
+        fixed(pick(overall), digits),
+      ]),
+    ),
+  );
+}
+
+function printSummary(overall: RoundFigures): void {
+  const n = flags.streams;
+  console.log(`\nSummary (median of ${flags.rounds} rounds)`);
+  const row = (label: string, size: SizeFigures, pick: (path: PathFigures) => number, digits: number) => [
+    label,
+    fixed(pick(size.a), digits),
+    fixed(pick(size.b), digits),
+    fixed(pick(size.b) / pick(size.a), 3),
+  ];
+  console.log(
+    formatTable(
+      ["", "A in-process", "B gateway", "B/A"],
+      [
+        [
+          `aggregate tokens/s, ${n} streams`,
+          fixed(overall.many.a.tokensPerSecond, 1),
+          fixed(overall.many.b.tokensPerSecond, 1),
+          fixed(overall.many.tokensPerSecondRatio, 3),
+        ],
+        row(`first token p50 ms, ${n} streams`, overall.many, (path) => path.firstTokenP50, 2),
+        row(`first token p99 ms, ${n} streams`, overall.many, (path) => path.firstTokenP99, 2),
+        row(`batch wall p50 ms, ${n} streams`, overall.many, (path) => path.wallP50, 2),
+        [
+          "tokens/s, 1 stream",
+          fixed(overall.one.a.tokensPerSecond, 1),
+          fixed(overall.one.b.tokensPerSecond, 1),
+          fixed(overall.one.tokensPerSecondRatio, 3),
+        ],
+        row("first token p50 ms, 1 stream", overall.one, (path) => path.firstTokenP50, 2),
+        [
+          `batching gain (${n} vs 1 stream)`,
+          `${fixed(overall.batchingGainA, 3)}x`,
+          `${fixed(overall.batchingGainB, 3)}x`,
+          "",
+        ],
+      ],
+    ),
+  );
+  console.log(
+    `In the worker (its usage records, ms resolution) B's ${n} streams ran at ` +
+      `${fixed(overall.many.bWorkerTokensPerSecond, 1)} tokens/s from the first acceptance to the last done, ` +
+      `against ${fixed(overall.many.a.tokensPerSecond, 1)} tokens/s for the same work in this process (A) and ` +
+      `${fixed(overall.many.b.tokensPerSecond, 1)} tokens/s seen by the client (B).`,
+  );
+  console.log(
+    "B/A of a first-token or wall row is the ratio of the two medians; the tokens/s ratios are medians of the " +
+      "rounds' ratios.",
+  );
+}
+
+const run = interruptible("the current batch");
+
+async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
+  const client = openaiClient(stack);
+  const machineBefore = machineInfo();
+  const work = new WorkCheck();
+  const a = (size: number) => runBatch(size, (started) => inProcessStream(engine, started));
+  const b = (size: number) => runBatch(size, (started) => gatewayStream(client, started));
+
+  // JIT, the gateway's first key lookups, every sequence's first prompt: none of it is what is being compared.
+  for (let index = 0; index < flags.warmup; index++) {
+    run.stopIfInterrupted();
+    work.check("warm-up A", await a(flags.streams));
+    const warm = await b(flags.streams);
+    work.check("warm-up B", warm);
+    await workerWallMs(stack, warm);
+    work.check("warm-up A 1 stream", await a(1));
+    const warmOne = await b(1);
+    work.check("warm-up B 1 stream", warmOne);
+    await workerWallMs(stack, warmOne);
+  }
+  progress(`warmed up with ${flags.warmup} batches of each kind`);
+
+  const rounds: RoundFigures[] = [];
+  for (let round = 1; round <= flags.rounds; round++) {
+    const many: SizeSamples = { a: [], b: [], bWorkerMs: [] };
+    const one: SizeSamples = { a: [], b: [], bWorkerMs: [] };
+    // Interleaved, so that whatever else the shared machine does falls on both paths and both sizes alike.
+    for (let batch = 1; batch <= flags.batches; batch++) {
+      const label = `round ${round} batch ${batch}`;
+      for (const [size, samples] of [
+        [flags.streams, many],
+        [1, one],
+      ] as const) {
+        run.stopIfInterrupted();
+        const sampleA = await a(size);
+        work.check(`${label} A ${size}`, sampleA);
+        samples.a.push(sampleA);
+        run.stopIfInterrupted();
+        const sampleB = await b(size);
+        work.check(`${label} B ${size}`, sampleB);
+        samples.b.push(sampleB);
+        samples.bWorkerMs.push(await workerWallMs(stack, sampleB));
+      }
+    }
+    const figuresMany = sizeFigures(many);
+    const figuresOne = sizeFigures(one);
+    rounds.push({
+      many: figuresMany,
+      one: figuresOne,
+      batchingGainA: figuresMany.a.tokensPerSecond / figuresOne.a.tokensPerSecond,
+      batchingGainB: figuresMany.b.tokensPerSecond / figuresOne.b.tokensPerSecond,
+    });
+    progress(
+      `round ${round}/${flags.rounds}: ${flags.streams} streams, aggregate tokens/s ` +
+        `A ${fixed(figuresMany.a.tokensPerSecond, 1)}, B ${fixed(figuresMany.b.tokensPerSecond, 1)}`,
+    );
+  }
+
+  const overall = medianOfEach(rounds);
+  console.log(
+    `\nModel ${MODEL_ID} (tiny random weights), threads ${RUNTIME.threads}, ${RUNTIME.sequences} sequences in one ` +
+      `context, context ${RUNTIME.contextLength} per sequence; ${flags.streams} concurrent streams, ` +
+      `max_tokens ${flags.maxTokens}, temperature 0, seed ${SEED}; ${flags.warmup} warm-up + ${flags.rounds} ` +
+      `rounds x ${flags.batches} batches of each kind, interleaved A ${flags.streams}, B ${flags.streams}, A 1, B 1`,
+  );
+  const verdict = (mismatches: number): string =>
+    mismatches === 0 ? "yes" : `NO (${mismatches} of ${work.streams} streams differ)`;
+  console.log(
+    `Same work on both paths: completion tokens always ${flags.maxTokens} per stream ` +
+      `(${flags.streams * flags.maxTokens} per batch of ${flags.streams}): ${verdict(work.mismatchedTokens)}; ` +
+      `identical text in every stream: ${verdict(work.mismatchedText)}`,
+  );
+  printRounds(rounds, overall);
+  printSummary(overall);
+  console.log(
+    JSON.stringify({
+      bench: "concurrency",
+      model: MODEL_ID,
+      runtime: RUNTIME,
+      flags,
+      machine: { ...machineBefore, loadavgAfter: machineInfo().loadavg },
+      sameWork: {
+        streams: work.streams,
+        mismatchedTokens: work.mismatchedTokens,
+        mismatchedText: work.mismatchedText,
+      },
+      unit: { tokensPerSecond: "completion tokens / s", firstToken: "ms", wall: "ms" },
+      median: roundNumbers(overall),
+      rounds: rounds.map((round) => roundNumbers(round)),
+    }),
+  );
+}
+
+const dir = await mkdtemp(join(tmpdir(), "llmaas-bench-"));
+const llama = await createLlama({ gpu: false, logger: stderrLogger });
+let stack: Stack | undefined;
+let engine: ModelEngine | undefined;
+try {
+  const yaml = pinnedChatCatalogue(DEFAULT_CATALOGUE, await writeBenchModel(dir), RUNTIME);
+  const entry = parseCatalogue(yaml, dir).find(MODEL_ID);
+  if (!entry) throw new Error(`${MODEL_ID} is missing from the bench catalogue`);
+  progress("starting the platform (Postgres database, NATS namespace, auth, metering, llm-worker, gateway)");
+  stack = await startStack({ catalogue: yaml });
+  engine = await ModelEngine.load(llama, entry, { threads: RUNTIME.threads, modelsDir: dir });
+  await measure(engine, stack);
+} catch (error) {
+  // On a terminal, Ctrl-C reaches the services too, so a failure after it is part of the interruption.
+  if (!run.interrupted) throw error;
+  process.exitCode = 130;
+} finally {
+  await engine?.dispose();
+  await stack?.stop();
+  await rm(dir, { recursive: true, force: true });
+  await llama.dispose();
+}
