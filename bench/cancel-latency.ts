@@ -7,12 +7,9 @@
  *
  *   pnpm exec tsx bench/cancel-latency.ts [--runs 30] [--chunks 20] [--max-tokens 4000] [--delay-ms 100] [--warmup 2]
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DEFAULT_CATALOGUE, startStack, type Stack } from "../test/support/stack.js";
+import type { Stack } from "../test/support/stack.js";
 import {
   fixed,
   formatTable,
@@ -20,24 +17,26 @@ import {
   machineInfo,
   median,
   MODEL_ID,
+  onPlatform,
   parseFlags,
   percentile,
-  pinnedChatCatalogue,
+  printJsonSummary,
   progress,
   PROMPT,
   roundNumbers,
   SEED,
-  writeBenchModel,
   type BenchRuntime,
 } from "./common.js";
 
-const flags = parseFlags({ runs: 30, chunks: 20, maxTokens: 4000, delayMs: 100, warmup: 2 });
+const flags = parseFlags(
+  { runs: 30, chunks: 20, maxTokens: 4000, delayMs: 100, warmup: 2 },
+  ({ runs, chunks, maxTokens }) =>
+    runs < 1 || chunks < 1 || maxTokens <= chunks
+      ? "--runs and --chunks must be at least 1, and --max-tokens larger than --chunks"
+      : undefined,
+);
 /** Room for the prompt and the default --max-tokens; a larger one is refused with context_length_exceeded. */
 const RUNTIME: BenchRuntime = { threads: 1, sequences: 4, contextLength: 4096 };
-if (flags.runs < 1 || flags.chunks < 1 || flags.maxTokens <= flags.chunks) {
-  console.error("--runs and --chunks must be at least 1, and --max-tokens larger than --chunks");
-  process.exit(2);
-}
 /** A row of usage_events, as the worker's usage event was recorded by metering. */
 type UsageEventRow = Awaited<ReturnType<Stack["waitForUsage"]>>;
 
@@ -341,35 +340,14 @@ async function measure(stack: Stack): Promise<void> {
       completionTokens: sample.completionTokens,
       ...(sample.received > 0 ? { received: sample.received, afterAbort: sample.afterAbort } : {}),
     }));
-  console.log(
-    JSON.stringify({
-      bench: "cancel-latency",
-      model: MODEL_ID,
-      runtime: RUNTIME,
-      flags,
-      machine: { ...machineBefore, loadavgAfter: machineInfo().loadavg },
-      targetMs: TARGET_MS,
-      notCancelled,
-      unit: "ms",
-      streamed: roundNumbers(streamedFigures),
-      nonStreamed: nonStreamedFigures ? roundNumbers(nonStreamedFigures) : null,
-      runs: { streamed: perRun(streamed), nonStreamed: perRun(nonStreamed) },
-    }),
-  );
+  printJsonSummary({ bench: "cancel-latency", model: MODEL_ID, runtime: RUNTIME, flags }, machineBefore, {
+    targetMs: TARGET_MS,
+    notCancelled,
+    unit: "ms",
+    streamed: roundNumbers(streamedFigures),
+    nonStreamed: nonStreamedFigures ? roundNumbers(nonStreamedFigures) : null,
+    runs: { streamed: perRun(streamed), nonStreamed: perRun(nonStreamed) },
+  });
 }
 
-const dir = await mkdtemp(join(tmpdir(), "llmaas-bench-"));
-let stack: Stack | undefined;
-try {
-  const yaml = pinnedChatCatalogue(DEFAULT_CATALOGUE, await writeBenchModel(dir), RUNTIME);
-  progress("starting the platform (Postgres database, NATS namespace, auth, metering, llm-worker, gateway)");
-  stack = await startStack({ catalogue: yaml });
-  await measure(stack);
-} catch (error) {
-  // On a terminal, Ctrl-C reaches the services too, so a failure after it is part of the interruption.
-  if (!run.interrupted) throw error;
-  process.exitCode = 130;
-} finally {
-  await stack?.stop();
-  await rm(dir, { recursive: true, force: true });
-}
+await onPlatform(run, MODEL_ID, RUNTIME, ({ stack }) => measure(stack));

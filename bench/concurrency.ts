@@ -8,120 +8,61 @@
  *
  *   pnpm exec tsx bench/concurrency.ts [--streams 16] [--max-tokens 64] [--batches 5] [--rounds 3] [--warmup 2]
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseCatalogue } from "@llmaas/catalogue";
-import { createLlama, ModelEngine } from "@llmaas/llm-worker/engine";
-import { DEFAULT_CATALOGUE, startStack, type Stack } from "../test/support/stack.js";
+import { ModelEngine } from "@llmaas/llm-worker/engine";
+import type { Stack } from "../test/support/stack.js";
 import { openaiClient } from "../test/support/client.js";
 import {
   fixed,
   formatTable,
-  greedySampling,
+  generateInProcess,
   interruptible,
   machineInfo,
   median,
   medianOfEach,
   MODEL_ID,
+  onPlatform,
   parseFlags,
   percentile,
-  pinnedChatCatalogue,
+  printJsonSummary,
   progress,
-  PROMPT,
-  PROMPT_INPUT,
   roundNumbers,
+  roundsTable,
+  SameWork,
   SEED,
-  stderrLogger,
-  writeBenchModel,
+  streamThroughGateway,
+  withEngine,
   type BenchRuntime,
+  type Generation,
+  type RoundRow,
 } from "./common.js";
 
-const flags = parseFlags({ streams: 16, maxTokens: 64, batches: 5, rounds: 3, warmup: 2 });
-if (flags.streams < 2 || flags.maxTokens < 1 || flags.batches < 1 || flags.rounds < 1) {
-  console.error("--streams must be at least 2; --max-tokens, --batches and --rounds at least 1");
-  process.exit(2);
-}
+const flags = parseFlags(
+  { streams: 16, maxTokens: 64, batches: 5, rounds: 3, warmup: 2 },
+  ({ streams, maxTokens, batches, rounds }) =>
+    streams < 2 || maxTokens < 1 || batches < 1 || rounds < 1
+      ? "--streams must be at least 2; --max-tokens, --batches and --rounds at least 1"
+      : undefined,
+);
 /** One thread (the worker's default); as many sequences as streams, so that none of them waits for a sequence. */
 const RUNTIME: BenchRuntime = { threads: 1, sequences: flags.streams, contextLength: 2048 };
-const sampling = greedySampling(flags.maxTokens);
 
-interface StreamSample {
-  /** From the moment the batch was sent (the first request of it) to this stream's first non-empty text. */
-  firstTokenMs: number;
-  completionTokens: number;
-  text: string;
-  /** B only: the gateway's request id (each chunk's `id`), which keys the worker's usage record. */
-  requestId: string;
-}
+/** B's streams also carry the gateway's request id, which keys the worker's usage record. */
+type StreamSample = Generation & { requestId?: string };
 
 interface BatchSample {
+  /** When the batch was sent (its first request); a stream's first token is timed from here. */
+  started: number;
   /** First request sent to last stream finished. */
   wallMs: number;
   streams: StreamSample[];
 }
 
-/** Prepared per stream, as the worker prepares each request it receives; that cost belongs to both paths. */
-async function inProcessStream(engine: ModelEngine, batchStarted: number): Promise<StreamSample> {
-  let firstToken: number | undefined;
-  let text = "";
-  const result = await engine.generate(engine.prepare(PROMPT_INPUT, sampling), {
-    sampling,
-    signal: new AbortController().signal,
-    onEvent: (event) => {
-      if (event.type !== "text" || !event.text) return;
-      firstToken ??= performance.now();
-      text += event.text;
-    },
-  });
-  return {
-    firstTokenMs: (firstToken ?? Number.NaN) - batchStarted,
-    completionTokens: result.completionTokens,
-    text,
-    requestId: "",
-  };
-}
-
-/** A stream is finished at the end of its SSE stream ([DONE]), when an SDK caller gets control back. */
-async function gatewayStream(
-  client: ReturnType<typeof openaiClient>,
-  batchStarted: number,
-): Promise<StreamSample> {
-  let firstToken: number | undefined;
-  let text = "";
-  let completionTokens = Number.NaN;
-  let requestId = "";
-  const stream = await client.chat.completions.create({
-    model: MODEL_ID,
-    messages: PROMPT,
-    max_tokens: flags.maxTokens,
-    temperature: 0,
-    seed: SEED,
-    stream: true,
-    stream_options: { include_usage: true },
-  });
-  for await (const chunk of stream) {
-    requestId ||= chunk.id;
-    // The gateway opens with an empty role-only delta; the first token is the first non-empty content.
-    const content = chunk.choices[0]?.delta.content;
-    if (content) {
-      firstToken ??= performance.now();
-      text += content;
-    }
-    if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
-  }
-  return { firstTokenMs: (firstToken ?? Number.NaN) - batchStarted, completionTokens, text, requestId };
-}
-
 /** All streams of a batch are started in the same tick, and the batch ends when the last one has. */
-async function runBatch(
-  size: number,
-  stream: (batchStarted: number) => Promise<StreamSample>,
-): Promise<BatchSample> {
+async function runBatch(size: number, stream: () => Promise<StreamSample>): Promise<BatchSample> {
   const started = performance.now();
-  const streams = await Promise.all(Array.from({ length: size }, () => stream(started)));
-  return { wallMs: performance.now() - started, streams };
+  const streams = await Promise.all(Array.from({ length: size }, stream));
+  return { started, wallMs: performance.now() - started, streams };
 }
 
 const totalTokens = (batch: BatchSample): number =>
@@ -169,7 +110,9 @@ interface RoundFigures {
 }
 
 function pathFigures(batches: BatchSample[]): PathFigures {
-  const firstTokens = batches.flatMap((batch) => batch.streams.map((stream) => stream.firstTokenMs));
+  const firstTokens = batches.flatMap((batch) =>
+    batch.streams.map((stream) => stream.firstTokenAt - batch.started),
+  );
   return {
     tokensPerSecond: median(batches.map(aggregateTokensPerSecond)),
     firstTokenP50: percentile(firstTokens, 50),
@@ -197,35 +140,9 @@ function sizeFigures(samples: SizeSamples): SizeFigures {
   };
 }
 
-/** Both paths and both sizes must have done the same work, or the comparison means nothing; counted, and reported. */
-class WorkCheck {
-  mismatchedTokens = 0;
-  mismatchedText = 0;
-  streams = 0;
-  private reference: string | undefined;
-
-  check(label: string, batch: BatchSample): void {
-    batch.streams.forEach((stream, index) => {
-      this.streams++;
-      if (stream.completionTokens !== flags.maxTokens) {
-        this.mismatchedTokens++;
-        progress(
-          `WARNING ${label} stream ${index + 1}: ${stream.completionTokens} completion tokens, ` +
-            `expected ${flags.maxTokens}`,
-        );
-      }
-      this.reference ??= stream.text;
-      if (stream.text !== this.reference) {
-        this.mismatchedText++;
-        progress(`WARNING ${label} stream ${index + 1}: output differs from the first stream's`);
-      }
-    });
-  }
-}
-
 function printRounds(rounds: RoundFigures[], overall: RoundFigures): void {
   const n = flags.streams;
-  const rows: Array<[string, (round: RoundFigures) => number, number]> = [
+  const rows: RoundRow<RoundFigures>[] = [
     [`aggregate tokens/s, ${n} streams, A in-process`, (r) => r.many.a.tokensPerSecond, 1],
     [`aggregate tokens/s, ${n} streams, B gateway`, (r) => r.many.b.tokensPerSecond, 1],
     [`aggregate tokens/s, ${n} streams, ratio B/A`, (r) => r.many.tokensPerSecondRatio, 3],
@@ -249,16 +166,7 @@ function printRounds(rounds: RoundFigures[], overall: RoundFigures): void {
     `\nPer round (${flags.batches} batches of each kind per round; tokens/s and batch wall: median of the ` +
       `batches; first token: percentile of all the round's streams)`,
   );
-  console.log(
-    formatTable(
-      ["figure", ...rounds.map((_, index) => `round ${index + 1}`), "median of rounds"],
-      rows.map(([label, pick, digits]) => [
-        label,
-        ...rounds.map((round) => fixed(pick(round), digits)),
-        fixed(pick(overall), digits),
-      ]),
-    ),
-  );
+  console.log(roundsTable(rows, rounds, overall));
 }
 
 function printSummary(overall: RoundFigures): void {
@@ -316,20 +224,22 @@ const run = interruptible("the current batch");
 async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
   const client = openaiClient(stack);
   const machineBefore = machineInfo();
-  const work = new WorkCheck();
-  const a = (size: number) => runBatch(size, (started) => inProcessStream(engine, started));
-  const b = (size: number) => runBatch(size, (started) => gatewayStream(client, started));
+  const work = new SameWork(flags.maxTokens, "stream");
+  const check = (label: string, batch: BatchSample): void =>
+    batch.streams.forEach((stream, index) => work.check(`${label} stream ${index + 1}`, stream));
+  const a = (size: number) => runBatch(size, () => generateInProcess(engine, flags.maxTokens));
+  const b = (size: number) => runBatch(size, () => streamThroughGateway(client, flags.maxTokens));
 
   // JIT, the gateway's first key lookups, every sequence's first prompt: none of it is what is being compared.
   for (let index = 0; index < flags.warmup; index++) {
     run.stopIfInterrupted();
-    work.check("warm-up A", await a(flags.streams));
+    check("warm-up A", await a(flags.streams));
     const warm = await b(flags.streams);
-    work.check("warm-up B", warm);
+    check("warm-up B", warm);
     await workerWallMs(stack, warm);
-    work.check("warm-up A 1 stream", await a(1));
+    check("warm-up A 1 stream", await a(1));
     const warmOne = await b(1);
-    work.check("warm-up B 1 stream", warmOne);
+    check("warm-up B 1 stream", warmOne);
     await workerWallMs(stack, warmOne);
   }
   progress(`warmed up with ${flags.warmup} batches of each kind`);
@@ -347,11 +257,11 @@ async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
       ] as const) {
         run.stopIfInterrupted();
         const sampleA = await a(size);
-        work.check(`${label} A ${size}`, sampleA);
+        check(`${label} A ${size}`, sampleA);
         samples.a.push(sampleA);
         run.stopIfInterrupted();
         const sampleB = await b(size);
-        work.check(`${label} B ${size}`, sampleB);
+        check(`${label} B ${size}`, sampleB);
         samples.b.push(sampleB);
         samples.bWorkerMs.push(await workerWallMs(stack, sampleB));
       }
@@ -378,7 +288,7 @@ async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
       `rounds x ${flags.batches} batches of each kind, interleaved A ${flags.streams}, B ${flags.streams}, A 1, B 1`,
   );
   const verdict = (mismatches: number): string =>
-    mismatches === 0 ? "yes" : `NO (${mismatches} of ${work.streams} streams differ)`;
+    mismatches === 0 ? "yes" : `NO (${mismatches} of ${work.checked} streams differ)`;
   console.log(
     `Same work on both paths: completion tokens always ${flags.maxTokens} per stream ` +
       `(${flags.streams * flags.maxTokens} per batch of ${flags.streams}): ${verdict(work.mismatchedTokens)}; ` +
@@ -386,44 +296,18 @@ async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
   );
   printRounds(rounds, overall);
   printSummary(overall);
-  console.log(
-    JSON.stringify({
-      bench: "concurrency",
-      model: MODEL_ID,
-      runtime: RUNTIME,
-      flags,
-      machine: { ...machineBefore, loadavgAfter: machineInfo().loadavg },
-      sameWork: {
-        streams: work.streams,
-        mismatchedTokens: work.mismatchedTokens,
-        mismatchedText: work.mismatchedText,
-      },
-      unit: { tokensPerSecond: "completion tokens / s", firstToken: "ms", wall: "ms" },
-      median: roundNumbers(overall),
-      rounds: rounds.map((round) => roundNumbers(round)),
-    }),
-  );
+  printJsonSummary({ bench: "concurrency", model: MODEL_ID, runtime: RUNTIME, flags }, machineBefore, {
+    sameWork: {
+      streams: work.checked,
+      mismatchedTokens: work.mismatchedTokens,
+      mismatchedText: work.mismatchedText,
+    },
+    unit: { tokensPerSecond: "completion tokens / s", firstToken: "ms", wall: "ms" },
+    median: roundNumbers(overall),
+    rounds: rounds.map((round) => roundNumbers(round)),
+  });
 }
 
-const dir = await mkdtemp(join(tmpdir(), "llmaas-bench-"));
-const llama = await createLlama({ gpu: false, logger: stderrLogger });
-let stack: Stack | undefined;
-let engine: ModelEngine | undefined;
-try {
-  const yaml = pinnedChatCatalogue(DEFAULT_CATALOGUE, await writeBenchModel(dir), RUNTIME);
-  const entry = parseCatalogue(yaml, dir).find(MODEL_ID);
-  if (!entry) throw new Error(`${MODEL_ID} is missing from the bench catalogue`);
-  progress("starting the platform (Postgres database, NATS namespace, auth, metering, llm-worker, gateway)");
-  stack = await startStack({ catalogue: yaml });
-  engine = await ModelEngine.load(llama, entry, { threads: RUNTIME.threads, modelsDir: dir });
-  await measure(engine, stack);
-} catch (error) {
-  // On a terminal, Ctrl-C reaches the services too, so a failure after it is part of the interruption.
-  if (!run.interrupted) throw error;
-  process.exitCode = 130;
-} finally {
-  await engine?.dispose();
-  await stack?.stop();
-  await rm(dir, { recursive: true, force: true });
-  await llama.dispose();
-}
+await onPlatform(run, MODEL_ID, RUNTIME, (platform) =>
+  withEngine(platform, ModelEngine, (engine) => measure(engine, platform.stack)),
+);

@@ -10,49 +10,38 @@
  *
  *   pnpm exec tsx bench/embeddings.ts [--batches 10] [--rounds 5] [--batch-size 64] [--warmup 3]
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseCatalogue } from "@llmaas/catalogue";
-import { createLlama } from "@llmaas/llm-worker/engine";
 import { EmbeddingEngine } from "@llmaas/llm-worker/embeddings";
-import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { DEFAULT_CATALOGUE, startStack, type Stack } from "../test/support/stack.js";
+import type { Stack } from "../test/support/stack.js";
 import { openaiClient } from "../test/support/client.js";
-import { fixed, formatTable, machineInfo, median, parseFlags, progress, stderrLogger } from "./common.js";
+import {
+  fixed,
+  interleavedRounds,
+  interruptible,
+  machineInfo,
+  median,
+  medianOfEach,
+  onPlatform,
+  parseFlags,
+  printJsonSummary,
+  progress,
+  roundNumbers,
+  roundsTable,
+  withEngine,
+  type BenchRuntime,
+  type RoundRow,
+} from "./common.js";
 
-const flags = parseFlags({ batches: 10, rounds: 5, batchSize: 64, warmup: 3 });
-if (flags.batches < 1 || flags.rounds < 1 || flags.batchSize < 1 || flags.batchSize > 2048) {
-  console.error("--batches and --rounds must be at least 1, --batch-size between 1 and 2048");
-  process.exit(2);
-}
+const flags = parseFlags(
+  { batches: 10, rounds: 5, batchSize: 64, warmup: 3 },
+  ({ batches, rounds, batchSize }) =>
+    batches < 1 || rounds < 1 || batchSize < 1 || batchSize > 2048
+      ? "--batches and --rounds must be at least 1, --batch-size between 1 and 2048"
+      : undefined,
+);
 const MODEL_ID = "tiny-embed";
 /** One thread is the llm-worker's default (bench/threads.ts); 4 contexts, the catalogue's default sequences. */
-const RUNTIME = { threads: 1, sequences: 4, contextLength: 512 };
-const DIMENSIONS = 64;
-
-/**
- * The tests' catalogue, so that the entry stays valid as the catalogue schema grows, plus an embedding model made
- * from its chat entry; the worker and the in-process engine load this very text.
- */
-function benchCatalogue(chatPath: string, embedPath: string): string {
-  const document = parseYaml(DEFAULT_CATALOGUE) as { models?: Array<Record<string, unknown>> };
-  const chat = document.models?.find((candidate) => candidate.id === "tiny-chat");
-  if (!chat || !document.models) throw new Error("the tests' catalogue has no tiny-chat");
-  chat.source = chatPath;
-  document.models.push({
-    ...chat,
-    id: MODEL_ID,
-    source: embedPath,
-    capabilities: ["embeddings"],
-    context_length: RUNTIME.contextLength,
-    embeddings: { dimensions: DIMENSIONS },
-    runtime: { threads: RUNTIME.threads, sequences: RUNTIME.sequences },
-  });
-  return stringifyYaml(document);
-}
+const RUNTIME: BenchRuntime = { threads: 1, sequences: 4, contextLength: 512 };
 
 /** Sentences of a realistic length (about 20 tokens), all different, the same for every batch and both paths. */
 const inputs = Array.from(
@@ -129,84 +118,32 @@ function pathFigures(samples: Sample[]): PathFigures {
   };
 }
 
-function medianOfRounds(rounds: RoundFigures[]): RoundFigures {
-  const of = (pick: (round: RoundFigures) => number): number => median(rounds.map(pick));
-  const path = (pick: (round: RoundFigures) => PathFigures): PathFigures => ({
-    batchMsP50: of((round) => pick(round).batchMsP50),
-    embeddingsPerSecond: of((round) => pick(round).embeddingsPerSecond),
-  });
-  return { a: path((round) => round.a), b: path((round) => round.b), ratio: of((round) => round.ratio) };
-}
+const run = interruptible("the current batch");
 
-const rounded = (figures: RoundFigures): RoundFigures =>
-  JSON.parse(
-    JSON.stringify(figures, (_, value: unknown) =>
-      typeof value === "number" ? Number(value.toFixed(3)) : value,
-    ),
-  ) as RoundFigures;
-
-const dir = await mkdtemp(join(tmpdir(), "llmaas-bench-"));
-let stack: Stack | undefined;
-let engine: EmbeddingEngine | undefined;
-let cleaning: Promise<void> | undefined;
-// The stack is a database and four processes: they must go even when the run is interrupted.
-const cleanup = (): Promise<void> =>
-  (cleaning ??= (async () => {
-    await engine?.dispose();
-    await stack?.stop();
-    await rm(dir, { recursive: true, force: true });
-  })());
-process.once("SIGINT", () => {
-  progress("interrupted; stopping the platform");
-  void cleanup().finally(() => process.exit(130));
-});
-
-const llama = await createLlama({ gpu: false, logger: stderrLogger });
-try {
-  const chatModel = await writeTinyModel(join(dir, "tiny-chat.gguf"), tinyModelPresets["tiny-chat"]);
-  const embedModel = await writeTinyModel(join(dir, "tiny-embed.gguf"), tinyModelPresets["tiny-embed"]);
-  const yaml = benchCatalogue(chatModel.path, embedModel.path);
-  const entry = parseCatalogue(yaml, dir).find(MODEL_ID);
-  if (!entry) throw new Error(`${MODEL_ID} is missing from the bench catalogue`);
-
-  progress("starting the platform (Postgres database, NATS namespace, auth, metering, llm-worker, gateway)");
-  stack = await startStack({ catalogue: yaml });
-  engine = await EmbeddingEngine.load(llama, entry, { threads: RUNTIME.threads, modelsDir: dir });
+async function measure(engine: EmbeddingEngine, stack: Stack): Promise<void> {
   const client = openaiClient(stack);
   const machineBefore = machineInfo();
   const work = new WorkCheck();
+  const rounds = await interleavedRounds(
+    run,
+    { warmup: flags.warmup, rounds: flags.rounds, runs: flags.batches, unit: "batch" },
+    {
+      a: () => runInProcess(engine),
+      b: () => runThroughGateway(client),
+      check: (label, sample) => work.check(label, sample),
+    },
+    (a, b): RoundFigures => {
+      const fa = pathFigures(a);
+      const fb = pathFigures(b);
+      return { a: fa, b: fb, ratio: fb.embeddingsPerSecond / fa.embeddingsPerSecond };
+    },
+    (figures) =>
+      `A ${fixed(figures.a.embeddingsPerSecond, 0)}/s, B ${fixed(figures.b.embeddingsPerSecond, 0)}/s`,
+  );
 
-  for (let index = 0; index < flags.warmup; index++) {
-    work.check("warm-up A", await runInProcess(engine));
-    work.check("warm-up B", await runThroughGateway(client));
-  }
-  progress(`warmed up with ${flags.warmup} batches of each path`);
-
-  const rounds: RoundFigures[] = [];
-  for (let round = 1; round <= flags.rounds; round++) {
-    const a: Sample[] = [];
-    const b: Sample[] = [];
-    // Interleaved, so that whatever else the shared machine does falls on both paths alike.
-    for (let batch = 1; batch <= flags.batches; batch++) {
-      const sampleA = await runInProcess(engine);
-      const sampleB = await runThroughGateway(client);
-      work.check(`round ${round} batch ${batch} A`, sampleA);
-      work.check(`round ${round} batch ${batch} B`, sampleB);
-      a.push(sampleA);
-      b.push(sampleB);
-    }
-    const fa = pathFigures(a);
-    const fb = pathFigures(b);
-    rounds.push({ a: fa, b: fb, ratio: fb.embeddingsPerSecond / fa.embeddingsPerSecond });
-    progress(
-      `round ${round}/${flags.rounds}: A ${fixed(fa.embeddingsPerSecond, 0)}/s, ` +
-        `B ${fixed(fb.embeddingsPerSecond, 0)}/s`,
-    );
-  }
-
-  const overall = medianOfRounds(rounds);
+  const overall = medianOfEach(rounds);
   console.log(
-    `\nModel ${MODEL_ID} (tiny random weights, ${DIMENSIONS} dimensions), threads ${RUNTIME.threads}, ` +
+    `\nModel ${MODEL_ID} (tiny random weights, ${engine.dimensions} dimensions), threads ${RUNTIME.threads}, ` +
       `${RUNTIME.sequences} embedding contexts, context ${RUNTIME.contextLength}; batches of ${flags.batchSize} ` +
       `inputs; ${flags.warmup} warm-up + ${flags.rounds} rounds x ${flags.batches} batches of each path, ` +
       `interleaved A,B`,
@@ -215,7 +152,7 @@ try {
     `Same work on both paths (tokens and float32 vectors): ` +
       `${work.mismatches === 0 ? "yes" : `NO (${work.mismatches} batches differ)`}`,
   );
-  const rows: Array<[string, (round: RoundFigures) => number, number]> = [
+  const rows: RoundRow<RoundFigures>[] = [
     ["embeddings/s (median), A in-process", (r) => r.a.embeddingsPerSecond, 0],
     ["embeddings/s (median), B gateway", (r) => r.b.embeddingsPerSecond, 0],
     ["ratio B/A", (r) => r.ratio, 3],
@@ -223,29 +160,14 @@ try {
     ["ms per batch p50, B gateway", (r) => r.b.batchMsP50, 2],
   ];
   console.log(`\nPer round (${flags.batches} batches of each path per round)`);
-  console.log(
-    formatTable(
-      ["figure", ...rounds.map((_, index) => `round ${index + 1}`), "median of rounds"],
-      rows.map(([label, pick, digits]) => [
-        label,
-        ...rounds.map((round) => fixed(pick(round), digits)),
-        fixed(pick(overall), digits),
-      ]),
-    ),
-  );
-  console.log(
-    JSON.stringify({
-      bench: "embeddings",
-      model: MODEL_ID,
-      runtime: RUNTIME,
-      flags,
-      machine: { ...machineBefore, loadavgAfter: machineInfo().loadavg },
-      sameWork: { mismatches: work.mismatches },
-      median: rounded(overall),
-      rounds: rounds.map(rounded),
-    }),
-  );
-} finally {
-  await cleanup();
-  await llama.dispose();
+  console.log(roundsTable(rows, rounds, overall));
+  printJsonSummary({ bench: "embeddings", model: MODEL_ID, runtime: RUNTIME, flags }, machineBefore, {
+    sameWork: { mismatches: work.mismatches },
+    median: roundNumbers(overall),
+    rounds: rounds.map((round) => roundNumbers(round)),
+  });
 }
+
+await onPlatform(run, MODEL_ID, RUNTIME, (platform) =>
+  withEngine(platform, EmbeddingEngine, (engine) => measure(engine, platform.stack)),
+);

@@ -22,6 +22,7 @@ import {
   formatTable,
   machineInfo,
   median,
+  MODEL_ID,
   parseFlags,
   progress,
   PROMPT,
@@ -219,7 +220,7 @@ function printTable(title: string, summaries: Summary[], baseline: Summary | und
 const dir = await mkdtemp(join(tmpdir(), "llmaas-bench-threads-"));
 const llama = await createLlama({ gpu: false, logger: stderrLogger });
 try {
-  const model = await llama.loadModel({ modelPath: await writeBenchModel(dir) });
+  const model = await llama.loadModel({ modelPath: await writeBenchModel(dir, MODEL_ID) });
   const chatWrapper = resolveChatWrapper(model);
   const machine = machineInfo();
   progress(
