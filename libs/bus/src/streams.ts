@@ -64,8 +64,3 @@ export async function ensureDurableConsumer(
   });
   return bus.js.consumers.get(streamName, options.durableName);
 }
-
-export async function deleteStream(bus: Bus, definition: StreamDefinition): Promise<void> {
-  const jsm = await jetstreamManager(bus.nc);
-  await jsm.streams.delete(bus.streamName(definition.name));
-}

@@ -50,8 +50,3 @@ export const databaseEnv = {
 export const catalogueEnv = {
   CATALOGUE_PATH: z.string().min(1).default("infra/catalogue.yaml"),
 } as const;
-
-/** Env booleans as people write them; `z.coerce.boolean()` would read "false" as true. */
-export const envBoolean = z
-  .enum(["1", "0", "true", "false", "yes", "no"])
-  .transform((value) => value === "1" || value === "true" || value === "yes");

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, Selectable } from "kysely";
 
 /** Columns Postgres fills in itself on insert. */
 type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -47,7 +47,4 @@ export interface Database {
   usage_hourly: UsageHourlyTable;
 }
 
-export type ApiKeyRow = Selectable<ApiKeysTable>;
-export type NewUsageEvent = Insertable<UsageEventsTable>;
 export type UsageEventRow = Selectable<UsageEventsTable>;
-export type Id = Generated<string>;

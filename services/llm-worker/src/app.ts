@@ -24,8 +24,6 @@ export interface LlmWorkerOptions {
 }
 
 export interface LlmWorker {
-  /** Requests currently generating; exposed for tests and drain. */
-  readonly inFlight: number;
   /** Stops taking requests, lets those in flight finish, and waits for their usage to be published. */
   stop(): Promise<void>;
 }
@@ -144,9 +142,6 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
   }
 
   return {
-    get inFlight() {
-      return running.size;
-    },
     async stop() {
       await Promise.all(subscriptions.map((subscription) => subscription.drain()));
       await cancelSubscription.drain();

@@ -204,10 +204,6 @@ export class ModelEngine {
     return Math.min(this.entry.context_length, this.context.contextSize);
   }
 
-  get freeSequences(): number {
-    return this.pool.available;
-  }
-
   prepare(input: ChatInput | CompletionInput, sampling: SamplingParams): PreparedRequest {
     if (input.kind === "completion") {
       const tokens =

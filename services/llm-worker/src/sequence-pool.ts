@@ -9,10 +9,6 @@ export class SequencePool {
     this.free = [...sequences];
   }
 
-  get available(): number {
-    return this.free.length;
-  }
-
   acquire(signal: AbortSignal): Promise<LlamaContextSequence> {
     const sequence = this.free.pop();
     if (sequence) return Promise.resolve(sequence);
