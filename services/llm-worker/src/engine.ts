@@ -4,6 +4,7 @@ import {
   LlamaChat,
   LlamaCompletion,
   LlamaLogLevel,
+  TokenBias,
   resolveChatWrapper,
   resolveModelFile,
   type ChatHistoryItem,
@@ -167,6 +168,7 @@ function toFunctions(tools: ToolDefinition[]): ChatModelFunctions {
  */
 export class ModelEngine {
   private readonly grammars: GrammarCache;
+  private readonly noBias: TokenBias;
 
   private constructor(
     readonly entry: CatalogueModel,
@@ -177,6 +179,7 @@ export class ModelEngine {
     private readonly pool: SequencePool,
   ) {
     this.grammars = new GrammarCache(llama);
+    this.noBias = new TokenBias(model.tokenizer);
   }
 
   static async load(
@@ -301,7 +304,7 @@ export class ModelEngine {
       chatWrapper: this.chatWrapper,
       autoDisposeSequence: false,
     });
-    let completionTokens = 0;
+    const { count: countSamples, total: sampled } = this.sampleCounter();
     const { mode } = request;
     const forced = mode.type === "forced-tool" ? new ForcedToolCallStream() : undefined;
     const forcedId = toolCallId();
@@ -323,9 +326,10 @@ export class ModelEngine {
         customStopTriggers: options.sampling.stop,
         signal: options.signal,
         stopOnAbortSignal: true,
-        onToken: (tokens: Token[]) => {
-          completionTokens += tokens.length;
-        },
+        // OpenAI returns what the model wrote, trailing whitespace included; trimming it would also leave the
+        // trimmed tokens out of the count, so they would be generated but never billed.
+        trimWhitespaceSuffix: false,
+        tokenBias: countSamples,
         onTextChunk: (text: string) => {
           if (forced) emitForced(forced.push(text));
           else options.onEvent({ type: "text", text });
@@ -352,6 +356,7 @@ export class ModelEngine {
           : await chat.generateResponse(request.history, { ...common, ...(grammar ? { grammar } : {}) });
       if (forced) emitForced(forced.finish());
       const stopReason = result.metadata.stopReason;
+      const completionTokens = sampled();
       if (stopReason === "abort") return { finishReason: "cancelled", completionTokens };
       if (stopReason === "maxTokens") return { finishReason: "length", completionTokens };
       if (forced || stopReason === "functionCalls") return { finishReason: "tool_calls", completionTokens };
@@ -367,7 +372,7 @@ export class ModelEngine {
     options: GenerateOptions,
   ): Promise<GenerationResult> {
     const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
-    let completionTokens = 0;
+    const { count: countSamples, total: sampled } = this.sampleCounter();
     try {
       const result = await completion.generateCompletionWithMeta(request.tokens, {
         ...samplingOptions(options.sampling),
@@ -376,18 +381,33 @@ export class ModelEngine {
         disableContextShift: true,
         signal: options.signal,
         stopOnAbortSignal: true,
-        onToken: (tokens) => {
-          completionTokens += tokens.length;
-        },
+        tokenBias: countSamples,
         onTextChunk: (text) => options.onEvent({ type: "text", text }),
       });
       const stopReason = result.metadata.stopReason;
       const finishReason =
         stopReason === "maxTokens" ? "length" : stopReason === "abort" ? "cancelled" : "stop";
-      return { finishReason, completionTokens };
+      return { finishReason, completionTokens: sampled() };
     } finally {
       completion.dispose({ disposeSequence: false });
     }
+  }
+
+  /**
+   * Counts sampling steps, i.e. tokens generated. node-llama-cpp asks a token-bias function for its biases once per
+   * sample; counting the tokens it hands to `onToken` instead would miss those it generates but holds back and
+   * drops (trailing whitespace, the start of a stop sequence cut by max_tokens), which were computed and are
+   * billed, as OpenAI bills them.
+   */
+  private sampleCounter(): { count: () => TokenBias; total: () => number } {
+    let samples = 0;
+    return {
+      count: () => {
+        samples++;
+        return this.noBias;
+      },
+      total: () => samples,
+    };
   }
 
   async dispose(): Promise<void> {
