@@ -7,7 +7,9 @@ import { z } from "zod";
 export const errorCodes = [
   "missing_api_key",
   "invalid_api_key",
+  "permission_denied",
   "invalid_request",
+  "not_found",
   "model_not_found",
   "model_retired",
   "context_length_exceeded",

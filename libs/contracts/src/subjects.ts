@@ -1,35 +1,7 @@
 import { z } from "zod";
 import { ErrorPayload } from "./errors.js";
-
-/**
- * Every subject on the bus, versioned in its name. A subject is either a request (with a reply schema), an event
- * published to whoever listens, or a JetStream subject whose messages are persisted (never carrying content: the
- * platform keeps no prompts or answers).
- */
-export interface RequestSubject<Req extends z.ZodType, Rep extends z.ZodType> {
-  readonly kind: "request";
-  readonly subject: string;
-  readonly request: Req;
-  readonly reply: Rep;
-}
-
-export interface EventSubject<Msg extends z.ZodType> {
-  readonly kind: "event";
-  readonly subject: string;
-  readonly message: Msg;
-}
-
-function requestSubject<Req extends z.ZodType, Rep extends z.ZodType>(
-  subject: string,
-  request: Req,
-  reply: Rep,
-): RequestSubject<Req, Rep> {
-  return { kind: "request", subject, request, reply };
-}
-
-function eventSubject<Msg extends z.ZodType>(subject: string, message: Msg): EventSubject<Msg> {
-  return { kind: "event", subject, message };
-}
+import { eventSubject, requestSubject } from "./definitions.js";
+import { AuthPrincipal } from "./auth.js";
 
 /**
  * Model ids may contain dots (`granite-3.1-8b`), which separate NATS subject tokens; anything outside a safe set
@@ -41,20 +13,6 @@ export function subjectToken(value: string): string {
     (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`,
   );
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// auth
-
-export const AuthVerifyRequest = z.object({ apiKey: z.string().min(1).max(512) });
-export type AuthVerifyRequest = z.infer<typeof AuthVerifyRequest>;
-
-export const AuthPrincipal = z.object({
-  keyId: z.string(),
-  tenantId: z.string(),
-});
-export type AuthPrincipal = z.infer<typeof AuthPrincipal>;
-
-export const authVerify = requestSubject("auth.v1.verify", AuthVerifyRequest, AuthPrincipal);
 
 // ---------------------------------------------------------------------------------------------------------------
 // inference
@@ -206,10 +164,8 @@ export const llmCancel = eventSubject("llm.v1.cancel", InferenceCancel);
 export const UsageStatus = z.enum(["completed", "cancelled", "failed"]);
 export type UsageStatus = z.infer<typeof UsageStatus>;
 
-export const UsageEvent = z.object({
-  version: z.literal(1),
+const usageCounts = {
   requestId: z.string().min(1),
-  tenantId: z.string(),
   keyId: z.string(),
   endUser: z.string().nullable(),
   model: z.string(),
@@ -220,10 +176,27 @@ export const UsageEvent = z.object({
   servedBy: z.string(),
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
+};
+
+/** One request's usage, attributed to the organization, project and key that made it. */
+export const UsageEvent = z.object({
+  version: z.literal(2),
+  organizationId: z.string(),
+  projectId: z.string(),
+  ...usageCounts,
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
 
-export const usageRecorded = eventSubject("usage.v1.recorded", UsageEvent);
+export const usageRecorded = eventSubject("usage.v2.recorded", UsageEvent);
+
+/**
+ * Version 1, from before organizations, attributed to a bare tenant. Nothing publishes it any more; metering still
+ * reads it so that events still in the stream when a deployment upgrades are counted, not dropped.
+ */
+export const UsageEventV1 = z.object({ version: z.literal(1), tenantId: z.string(), ...usageCounts });
+export type UsageEventV1 = z.infer<typeof UsageEventV1>;
+
+export const usageRecordedV1 = eventSubject("usage.v1.recorded", UsageEventV1);
 
 export interface StreamDefinition {
   name: string;
@@ -238,7 +211,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const usageStream: StreamDefinition = {
   name: "USAGE",
-  subjects: ["usage.v1.>"],
+  subjects: ["usage.v1.>", "usage.v2.>"],
   duplicateWindowMs: 15 * 60 * 1000,
   maxAgeMs: 30 * DAY_MS,
 };

@@ -12,8 +12,9 @@ export interface DatabaseOptions {
   onIdleConnectionError: (error: Error) => void;
 }
 
-export function createDatabase(options: DatabaseOptions): Kysely<Database> {
+/** Typed against the tables of the caller: a service passes its own (e.g. `AuthDatabase`), never all of them. */
+export function createDatabase<Tables = Database>(options: DatabaseOptions): Kysely<Tables> {
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize });
   pool.on("error", options.onIdleConnectionError);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
 }
