@@ -235,6 +235,23 @@ export class Bus {
     });
   }
 
+  /** Resolves once the server has processed everything published so far. */
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  /**
+   * Calls `listener` each time the connection comes back after a loss. Messages published while it was down were
+   * not delivered to this client, so whatever it derived from them (a cache kept fresh by events) must be rebuilt.
+   */
+  onReconnect(listener: () => void): void {
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === "reconnect") listener();
+      }
+    })();
+  }
+
   /** Lets in-flight messages finish, then closes. */
   async drain(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain();

@@ -1,16 +1,33 @@
 import { z } from "zod";
-import { busEnv, commonEnv, databaseEnv, parseConfig } from "@llmaas/config";
+import { busEnv, commonEnv, ConfigError, databaseEnv, parseConfig } from "@llmaas/config";
 
 export const authEnv = {
   ...commonEnv,
   ...busEnv,
   ...databaseEnv,
-  /** Keys are stored as HMAC-SHA256 under this secret: a stolen table alone cannot be used or brute-forced. */
+  /** Secrets are stored as HMAC-SHA256 under this key: a stolen table alone cannot be used or brute-forced. */
   AUTH_KEY_SECRET: z.string().min(32, "AUTH_KEY_SECRET must be at least 32 characters"),
+  /** The platform operator's bearer token for `/v1/operator/...`; or give its SHA-256 instead. */
+  OPERATOR_TOKEN: z.string().min(32, "OPERATOR_TOKEN must be at least 32 characters").optional(),
+  OPERATOR_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "OPERATOR_TOKEN_SHA256 is the hex SHA-256 of the token")
+    .optional(),
+  /** Leeway on an ID token's `exp` and `nbf`, for clocks that disagree a little. */
+  OIDC_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /** An unknown `kid` refetches the issuer's keys at most this often, so forged tokens cannot hammer the issuer. */
+  OIDC_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  OIDC_JWKS_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
 };
 
 export type AuthConfig = z.infer<z.ZodObject<typeof authEnv>>;
 
 export function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {
-  return parseConfig("auth", authEnv, env);
+  const config = parseConfig("auth", authEnv, env);
+  if (config.OPERATOR_TOKEN && config.OPERATOR_TOKEN_SHA256) {
+    throw new ConfigError(
+      "auth: invalid configuration\n  set OPERATOR_TOKEN or OPERATOR_TOKEN_SHA256, not both",
+    );
+  }
+  return config;
 }

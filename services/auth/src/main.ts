@@ -1,14 +1,13 @@
 import { loadAuthConfig } from "./config.js";
 import { Bus } from "@llmaas/bus";
-import { createDatabase } from "@llmaas/db";
+import { createDatabase, type AuthDatabase } from "@llmaas/db";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
-import { KeyStore } from "./keys.js";
-import { serveAuth } from "./app.js";
+import { startAuth } from "./app.js";
 
 const config = loadAuthConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("auth", config);
 
-const db = createDatabase({
+const db = createDatabase<AuthDatabase>({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
   onIdleConnectionError: (err) => logger.warn({ err }, "idle database connection lost"),
@@ -19,13 +18,28 @@ const bus = await Bus.connect({
   logger,
   namespace: config.BUS_NAMESPACE,
 });
-serveAuth(bus, new KeyStore(db, config.AUTH_KEY_SECRET));
+if (!config.OPERATOR_TOKEN && !config.OPERATOR_TOKEN_SHA256) {
+  logger.warn({}, "no OPERATOR_TOKEN or OPERATOR_TOKEN_SHA256: the operator's routes refuse every request");
+}
+const auth = startAuth({
+  bus,
+  db,
+  logger,
+  keySecret: config.AUTH_KEY_SECRET,
+  operatorToken: { token: config.OPERATOR_TOKEN, sha256: config.OPERATOR_TOKEN_SHA256 },
+  oidc: {
+    clockToleranceSeconds: config.OIDC_CLOCK_TOLERANCE_SECONDS,
+    jwksCooldownMs: config.OIDC_JWKS_COOLDOWN_MS,
+    jwksTimeoutMs: config.OIDC_JWKS_TIMEOUT_MS,
+  },
+});
 logger.info({}, "auth ready");
 
 stopOnSignals({
   logger,
   graceMs: config.SHUTDOWN_GRACE_MS,
   stop: async () => {
+    auth.stop();
     await bus.drain();
     await db.destroy();
     await telemetry.shutdown();
