@@ -3,13 +3,17 @@ import type { Bus } from "@llmaas/bus";
 import type { Catalogue } from "@llmaas/catalogue";
 import { PlatformError } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
-import { authenticate } from "./auth.js";
+import { registerOperatorRoutes } from "./admin/operator-routes.js";
+import { registerOrganizationRoutes } from "./admin/organization-routes.js";
+import { registerAuthentication } from "./auth/index.js";
+import type { KeyCache } from "./auth/key-cache.js";
+import type { KeyUsageReporter } from "./auth/key-usage.js";
 import { errorBody, fromFastifyError } from "./errors.js";
 import { registerChatRoutes } from "./routes/chat.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerModelRoutes } from "./routes/models.js";
-import { inRequestContext, registerTracing } from "./tracing.js";
+import { registerTracing } from "./tracing.js";
 
 export interface GatewayOptions {
   bus: Bus;
@@ -17,6 +21,11 @@ export interface GatewayOptions {
   logger: Logger;
   bodyLimitBytes: number;
   authTimeoutMs: number;
+  keyCache: KeyCache;
+  keyUsage: KeyUsageReporter;
+  adminTimeoutMs: number;
+  /** Fastify's `trustProxy`: which proxies' X-Forwarded-For to believe for the client's address. */
+  trustProxy: boolean | string;
   acceptTimeoutMs: number;
   requestTimeoutMs: number;
 }
@@ -30,6 +39,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     bodyLimit: options.bodyLimitBytes,
     // The request id is the client-visible completion id; fastify's own only correlates log lines.
     requestIdHeader: false,
+    trustProxy: options.trustProxy,
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -44,12 +54,11 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   });
 
   registerTracing(app);
-  // Before the body is read, so an anonymous client cannot make the gateway parse anything.
-  app.addHook("onRequest", async (request) => {
-    if (!request.url.startsWith("/v1/")) return;
-    request.principal = await inRequestContext(request, () =>
-      authenticate(options.bus, request, options.authTimeoutMs),
-    );
+  registerAuthentication(app, {
+    bus: options.bus,
+    cache: options.keyCache,
+    usage: options.keyUsage,
+    timeoutMs: options.authTimeoutMs,
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -63,5 +72,8 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   registerChatRoutes(app, inference);
   registerCompletionRoutes(app, inference);
   registerEmbeddingRoutes(app, inference);
+  const admin = { bus: options.bus, catalogue: options.catalogue, timeoutMs: options.adminTimeoutMs };
+  registerOrganizationRoutes(app, admin);
+  registerOperatorRoutes(app, admin);
   return app;
 }

@@ -14,6 +14,26 @@ export const gatewayEnv = {
     .positive()
     .default(16 * 1024 * 1024),
   AUTH_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),
+  /**
+   * How long a verified API key is trusted without asking auth again; revocations end it sooner, on every gateway.
+   * 0 asks auth on every request.
+   */
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
+  AUTH_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(100_000),
+  /** How often the gateway tells auth which keys it served, for their `last_used_at`. */
+  KEY_USAGE_REPORT_MS: z.coerce.number().int().positive().default(60_000),
+  /** How long auth may take to answer an Administration API or operator request. */
+  ADMIN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /**
+   * Fastify's trustProxy: unset trusts no proxy (the client IP in the audit log is the socket's peer); "true", or a
+   * comma-separated list of proxy addresses/CIDRs, when the gateway sits behind load balancers.
+   */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value === undefined || value === "false" ? false : value === "true" ? true : value,
+    ),
   /** How long a worker has to accept (or refuse) a request before the client gets a 503. */
   ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A request still running after this long is cancelled and answered with a 504-class error. */

@@ -14,7 +14,9 @@ interface HttpError {
 const HTTP_ERRORS: Record<ErrorCode, HttpError> = {
   missing_api_key: { status: 401, type: "invalid_request_error", code: null },
   invalid_api_key: { status: 401, type: "invalid_request_error", code: "invalid_api_key" },
+  permission_denied: { status: 403, type: "invalid_request_error", code: "permission_denied" },
   invalid_request: { status: 400, type: "invalid_request_error", code: null },
+  not_found: { status: 404, type: "invalid_request_error", code: "not_found" },
   model_not_found: { status: 404, type: "invalid_request_error", code: "model_not_found" },
   model_retired: { status: 410, type: "invalid_request_error", code: "model_retired" },
   context_length_exceeded: { status: 400, type: "invalid_request_error", code: "context_length_exceeded" },

@@ -3,6 +3,8 @@ import { loadCatalogue } from "@llmaas/catalogue";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadGatewayConfig } from "./config.js";
 import { buildGateway } from "./app.js";
+import { KeyCache } from "./auth/key-cache.js";
+import { KeyUsageReporter } from "./auth/key-usage.js";
 
 const config = loadGatewayConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("gateway", config);
@@ -20,6 +22,10 @@ const app = buildGateway({
   logger,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   authTimeoutMs: config.AUTH_TIMEOUT_MS,
+  keyCache: new KeyCache({ ttlMs: config.AUTH_CACHE_TTL_MS, maxEntries: config.AUTH_CACHE_MAX_ENTRIES }),
+  keyUsage: new KeyUsageReporter(bus, config.KEY_USAGE_REPORT_MS),
+  adminTimeoutMs: config.ADMIN_TIMEOUT_MS,
+  trustProxy: config.TRUST_PROXY,
   acceptTimeoutMs: config.ACCEPT_TIMEOUT_MS,
   requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
 });

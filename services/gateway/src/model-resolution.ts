@@ -32,17 +32,35 @@ export function modelNotFound(id: string): PlatformError {
 }
 
 /**
- * The model an inference request names (id or alias), checked for the request's capability. A retired model is
- * refused with `model_retired` before its capabilities are looked at: its replacement is the useful answer.
+ * A key's `allowed_models` names ids or aliases; an alias allows the model it resolves to. An entry the catalogue no
+ * longer knows allows nothing.
+ */
+function checkAllowed(catalogue: Catalogue, model: CatalogueModel, allowedModels: string[] | null): void {
+  if (allowedModels === null) return;
+  if (allowedModels.some((entry) => catalogue.find(entry)?.id === model.id)) return;
+  throw new PlatformError(
+    "permission_denied",
+    `The model \`${model.id}\` is not allowed for this API key: its allowed_models are ` +
+      `${allowedModels.map((entry) => `\`${entry}\``).join(", ")}.`,
+    "model",
+  );
+}
+
+/**
+ * The model an inference request names (id or alias), checked against what the caller's key may use and for the
+ * request's capability. A retired model is refused with `model_retired` before its capabilities are looked at: its
+ * replacement is the useful answer.
  */
 export function resolveModel(
   catalogue: Catalogue,
   idOrAlias: string,
   capability: Capability,
+  allowedModels: string[] | null,
   now: Date = new Date(),
 ): ResolvedModel {
   const model = catalogue.find(idOrAlias);
   if (!model) throw modelNotFound(idOrAlias);
+  checkAllowed(catalogue, model, allowedModels);
   const lifecycle = catalogue.lifecycleAt(model, now);
   if (lifecycle.status === "retired") {
     throw new PlatformError(

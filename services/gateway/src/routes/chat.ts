@@ -14,6 +14,7 @@ import {
 } from "@llmaas/contracts";
 import { startInference, superviseCalls, timeoutError, type InferenceCall } from "../inference.js";
 import { grammarSchema } from "../json-schema.js";
+import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
 import { EventStream } from "../sse.js";
 import { parseBody } from "../validation.js";
@@ -171,7 +172,8 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
 
   app.post("/v1/chat/completions", async (request, reply) => {
     const body = parseBody(openai.ChatCompletionRequest, request.body);
-    const { model, headers } = resolveModel(catalogue, body.model, "chat");
+    const apiKey = apiKeyOf(request);
+    const { model, headers } = resolveModel(catalogue, body.model, "chat", apiKey.allowedModels);
     void reply.headers(headers);
     const requestId = newId("chatcmpl");
     trace.getActiveSpan()?.setAttributes({
@@ -184,7 +186,7 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
       {
         requestId,
         model: model.id,
-        principal: request.principal,
+        principal: attributionOf(apiKey),
         endUser: body.user ?? null,
         input: toChatInput(model, body),
         sampling: toSampling(body),

@@ -12,6 +12,7 @@ import {
 } from "../inference.js";
 import { EventStream } from "../sse.js";
 import { parseBody } from "../validation.js";
+import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
 import { newId, toSampling } from "./chat.js";
 
@@ -43,7 +44,8 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
 
   app.post("/v1/completions", async (request, reply) => {
     const body = parseBody(openai.CompletionRequest, request.body);
-    const { model, headers } = resolveModel(catalogue, body.model, "completion");
+    const apiKey = apiKeyOf(request);
+    const { model, headers } = resolveModel(catalogue, body.model, "completion", apiKey.allowedModels);
     void reply.headers(headers);
     const prompts = promptsOf(body.prompt);
     if (body.echo && prompts.some((prompt) => typeof prompt !== "string")) {
@@ -66,7 +68,7 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
               // Each prompt is metered on its own; one prompt keeps the id the client sees.
               requestId: prompts.length === 1 ? requestId : `${requestId}-${index}`,
               model: model.id,
-              principal: request.principal,
+              principal: attributionOf(apiKey),
               endUser: body.user ?? null,
               input: { kind: "completion", prompt },
               sampling,

@@ -10,6 +10,7 @@ import {
   PlatformError,
   type EmbeddingInput,
 } from "@llmaas/contracts";
+import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
 import { parseBody } from "../validation.js";
 import { newId } from "./chat.js";
@@ -76,7 +77,8 @@ export function registerEmbeddingRoutes(app: FastifyInstance, options: Embedding
 
   app.post("/v1/embeddings", async (request, reply): Promise<openai.EmbeddingResponse> => {
     const body = parseBody(openai.EmbeddingRequest, request.body);
-    const { model, headers } = resolveModel(catalogue, body.model, "embeddings");
+    const apiKey = apiKeyOf(request);
+    const { model, headers } = resolveModel(catalogue, body.model, "embeddings", apiKey.allowedModels);
     const settings = model.embeddings;
     if (!settings) throw new PlatformError("internal_error", `The catalogue lacks ${model.id}'s embeddings.`);
     const dimensions = body.dimensions ?? null;
@@ -115,7 +117,7 @@ export function registerEmbeddingRoutes(app: FastifyInstance, options: Embedding
           {
             requestId: `${requestId}-${n}`,
             model: model.id,
-            principal: request.principal,
+            principal: attributionOf(apiKey),
             endUser: body.user ?? null,
             inputs: batch.inputs,
             firstIndex: batch.firstIndex,
