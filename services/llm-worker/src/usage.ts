@@ -35,9 +35,10 @@ export function usageEventOf(
   },
 ): UsageEvent {
   return {
-    version: 1,
+    version: 2,
     requestId: request.requestId,
-    tenantId: request.principal.tenantId,
+    organizationId: request.principal.organizationId,
+    projectId: request.principal.projectId,
     keyId: request.principal.keyId,
     endUser: request.endUser,
     ...work,

@@ -1,16 +1,17 @@
 import type { Kysely } from "kysely";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { ensureDurableConsumer, ensureStream, type Bus } from "@llmaas/bus";
-import { UsageEvent, usageStream } from "@llmaas/contracts";
-import type { Database } from "@llmaas/db";
+import { usageStream, type UsageEvent } from "@llmaas/contracts";
+import type { MeteringDatabase } from "@llmaas/db";
 import type { Logger } from "@llmaas/telemetry";
 import { recordUsage } from "./store.js";
+import { StoredUsageEvent } from "./usage-versions.js";
 
 export const METERING_CONSUMER = "metering";
 
 export interface MeteringOptions {
   bus: Bus;
-  db: Kysely<Database>;
+  db: Kysely<MeteringDatabase>;
   logger: Logger;
   batchSize: number;
   /** How long one fetch waits for the batch to fill before writing what it has. */
@@ -61,7 +62,7 @@ export async function startMetering(options: MeteringOptions): Promise<Metering>
     const events: UsageEvent[] = [];
     const valid: JsMsg[] = [];
     for (const msg of messages) {
-      const parsed = UsageEvent.safeParse(safeJson(msg));
+      const parsed = StoredUsageEvent.safeParse(safeJson(msg));
       if (parsed.success) {
         events.push(parsed.data);
         valid.push(msg);

@@ -1,5 +1,5 @@
 import { Bus } from "@llmaas/bus";
-import { createDatabase } from "@llmaas/db";
+import { createDatabase, type MeteringDatabase } from "@llmaas/db";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadMeteringConfig } from "./config.js";
 import { startMetering } from "./app.js";
@@ -7,7 +7,7 @@ import { startMetering } from "./app.js";
 const config = loadMeteringConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("metering", config);
 
-const db = createDatabase({
+const db = createDatabase<MeteringDatabase>({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
   onIdleConnectionError: (err) => logger.warn({ err }, "idle database connection lost"),
