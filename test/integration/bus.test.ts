@@ -4,7 +4,7 @@ import t from "tap";
 import { z } from "zod";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace";
 import { startTelemetry } from "@llmaas/telemetry";
-import { authVerify, llmChat, PlatformError } from "@llmaas/contracts";
+import { authAuthenticate, llmChat, PlatformError } from "@llmaas/contracts";
 import { connectTestBus } from "../support/bus.js";
 
 const exporter = new InMemorySpanExporter();
@@ -20,22 +20,35 @@ t.teardown(close);
 
 void t.test("request and reply are validated and the trace crosses the bus", async (t) => {
   let traceparent: string | undefined;
-  const subscription = bus.serve(authVerify, authVerify.subject, async ({ apiKey }, ctx) => {
+  const principal = {
+    kind: "api_key",
+    organizationId: "org_1",
+    projectId: "proj_1",
+    keyId: "key_1",
+    serviceAccountId: "svc_acct_1",
+    allowedModels: null,
+    validUntil: null,
+  } as const;
+  const subscription = bus.serve(authAuthenticate, authAuthenticate.subject, async ({ credential }, ctx) => {
     traceparent = ctx.headers?.get("traceparent");
-    if (apiKey === "good") return { keyId: "k1", tenantId: "t1" };
+    if (credential === "good") return principal;
     throw new PlatformError("invalid_api_key", "Incorrect API key provided.");
   });
   t.teardown(() => subscription.unsubscribe());
+  const authenticate = (credential: string, timeoutMs = 2000) =>
+    bus.request(
+      authAuthenticate,
+      authAuthenticate.subject,
+      { credential, organizationHint: null, client: { ip: "127.0.0.1", userAgent: null } },
+      { timeoutMs },
+    );
 
-  t.same(await bus.request(authVerify, authVerify.subject, { apiKey: "good" }, { timeoutMs: 2000 }), {
-    keyId: "k1",
-    tenantId: "t1",
-  });
+  t.same(await authenticate("good"), principal);
   t.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, "traceparent header sent");
 
   const spans = exporter.getFinishedSpans();
-  const client = spans.find((span) => span.name === "auth.v1.verify request");
-  const server = spans.find((span) => span.name === "auth.v1.verify process");
+  const client = spans.find((span) => span.name === "auth.v1.authenticate request");
+  const server = spans.find((span) => span.name === "auth.v1.authenticate process");
   t.ok(client && server, "a client and a server span");
   t.equal(server?.spanContext().traceId, client?.spanContext().traceId, "one trace");
   t.equal(
@@ -44,16 +57,19 @@ void t.test("request and reply are validated and the trace crosses the bus", asy
     "the server span is the client's child",
   );
 
-  const refused = await bus
-    .request(authVerify, authVerify.subject, { apiKey: "bad" }, { timeoutMs: 2000 })
-    .catch((error: unknown) => error);
+  const refused = await authenticate("bad").catch((error: unknown) => error);
   t.ok(refused instanceof PlatformError);
   t.equal((refused as PlatformError).code, "invalid_api_key", "the handler's error code crosses the bus");
 });
 
 void t.test("an invalid payload is refused before it is sent", async (t) => {
   await t.rejects(
-    bus.request(authVerify, authVerify.subject, { apiKey: "" }, { timeoutMs: 500 }),
+    bus.request(
+      authAuthenticate,
+      authAuthenticate.subject,
+      { credential: "", organizationHint: null, client: { ip: "127.0.0.1", userAgent: null } },
+      { timeoutMs: 500 },
+    ),
     z.ZodError,
   );
 });
@@ -66,7 +82,7 @@ void t.test("no worker for a model → model_unavailable", async (t) => {
       {
         requestId: "r1",
         model: "nobody-serves-this",
-        principal: { keyId: "k", tenantId: "t" },
+        principal: { organizationId: "o", projectId: "p", keyId: "k" },
         endUser: null,
         input: {
           kind: "chat",

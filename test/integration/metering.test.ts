@@ -1,8 +1,8 @@
 // Usage is never lost and never counted twice: duplicates are dropped by JetStream (Nats-Msg-Id) or by Postgres
 // (request id), and nothing is acknowledged before it is committed.
 import t from "tap";
-import { randomUUID } from "node:crypto";
-import { usageRecorded, type UsageEvent } from "@llmaas/contracts";
+import { createHash, randomUUID } from "node:crypto";
+import { usageRecorded, usageRecordedV1, type UsageEvent, type UsageEventV1 } from "@llmaas/contracts";
 import { startMetering } from "@llmaas/metering/app";
 import { recordUsage } from "@llmaas/metering/store";
 import { createTestDatabase } from "../support/database.js";
@@ -14,9 +14,10 @@ const { db } = database;
 
 function usageEvent(overrides: Partial<UsageEvent> = {}): UsageEvent {
   return {
-    version: 1,
+    version: 2,
     requestId: `chatcmpl-${randomUUID()}`,
-    tenantId: "tenant-a",
+    organizationId: "org_a",
+    projectId: "proj_a",
     keyId: "key-a",
     endUser: null,
     model: "tiny-chat",
@@ -104,3 +105,40 @@ void t.test("a malformed usage message is set aside without blocking the ones be
   }
   t.equal((await hourly("key-after-bad")).length, 1);
 });
+
+void t.test(
+  "an event of version 1, published before the upgrade to organizations, is still counted",
+  async (t) => {
+    const { bus, close } = await connectTestBus();
+    t.teardown(close);
+    const metering = await startMetering({ bus, db, logger: silentLogger, batchSize: 10, fetchWaitMs: 1000 });
+    t.teardown(() => metering.stop());
+    const {
+      version: _version,
+      organizationId: _organization,
+      projectId: _project,
+      ...counts
+    } = usageEvent({
+      keyId: "key-v1",
+    });
+    const legacy: UsageEventV1 = { version: 1, tenantId: "tenant-a", ...counts };
+    await bus.publishDurable(usageRecordedV1, legacy, legacy.requestId);
+    const deadline = Date.now() + 10_000;
+    let row = await db
+      .selectFrom("usage_events")
+      .selectAll()
+      .where("key_id", "=", "key-v1")
+      .executeTakeFirst();
+    while (!row && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      row = await db.selectFrom("usage_events").selectAll().where("key_id", "=", "key-v1").executeTakeFirst();
+    }
+    t.equal(row?.organization_id, "org_default", "the organization migration 0002 moved tenants into");
+    t.equal(
+      row?.project_id,
+      `proj_${createHash("md5").update("tenant-a").digest("hex").slice(0, 24)}`,
+      "the project migration 0002 made for the tenant",
+    );
+    t.equal(row?.prompt_tokens, 10);
+  },
+);

@@ -8,6 +8,10 @@ import { parse } from "yaml";
 const here = dirname(fileURLToPath(import.meta.url));
 /** The official OpenAI API description, kept beside the repository (../shared). */
 export const OPENAPI_PATH = resolve(here, "../../../shared/openai-openapi/openapi.yaml");
+/** The platform's own description of its extensions, which refers to OpenAI's by this file name. */
+const EXTENSIONS_PATH = resolve(here, "../../docs/openapi.yaml");
+const OPENAI_ID = "openai-openapi.yaml";
+const EXTENSIONS_ID = "llmaas.yaml";
 
 /**
  * The spec is OpenAPI 3.1 but still carries some 3.0-style `nullable: true`; JSON Schema ignores that keyword, so
@@ -46,7 +50,9 @@ function load(): Ajv2020 {
   addFormats(ajv);
   // OpenAI's own format for Unix timestamps; the integer type already says all there is to check.
   ajv.addFormat("unixtime", true);
-  ajv.addSchema({ $id: "openai", components: spec.components });
+  ajv.addSchema({ $id: OPENAI_ID, components: spec.components });
+  const extensions = parse(readFileSync(EXTENSIONS_PATH, "utf8")) as { components: { schemas: unknown } };
+  ajv.addSchema({ $id: EXTENSIONS_ID, components: extensions.components });
   return ajv;
 }
 
@@ -59,21 +65,60 @@ export type OpenAISchemaName =
   | "Model"
   | "CreateCompletionResponse"
   | "CreateEmbeddingResponse"
-  | "ErrorResponse";
+  | "ErrorResponse"
+  | "Project"
+  | "ProjectListResponse"
+  | "ProjectServiceAccount"
+  | "ProjectServiceAccountListResponse"
+  | "ProjectServiceAccountCreateResponse"
+  | "ProjectServiceAccountDeleteResponse"
+  | "ServiceAccountApiKeyBody"
+  | "ProjectApiKey"
+  | "ProjectApiKeyListResponse"
+  | "ProjectApiKeyDeleteResponse"
+  | "AdminApiKey"
+  | "AdminApiKeyCreateResponse"
+  | "ApiKeyList"
+  | "AuditLog"
+  | "ListAuditLogsResponse"
+  | "User"
+  | "UserListResponse"
+  | "OrganizationDataRetention"
+  | "ProjectDataRetention";
 
-/** Validates a value against `#/components/schemas/<name>`; returns the errors as readable lines. */
-export function openapiErrors(name: OpenAISchemaName, value: unknown): string[] {
-  let validate = compiled.get(name);
+/** The platform's extensions, described in docs/openapi.yaml. */
+export type ExtensionSchemaName =
+  | "Organization"
+  | "OrganizationCreated"
+  | "OrganizationList"
+  | "OrganizationDeleted"
+  | "ProjectApiKeyWithSettings"
+  | "ProjectApiKeyRotated"
+  | "OrganizationExport";
+
+function errorsOf(document: string, name: string, value: unknown): string[] {
+  const ref = `${document}#/components/schemas/${name}`;
+  let validate = compiled.get(ref);
   if (!validate) {
-    const found = load().getSchema(`openai#/components/schemas/${name}`);
-    if (!found) throw new Error(`no schema ${name} in ${OPENAPI_PATH}`);
+    const found = load().getSchema(ref);
+    if (!found) throw new Error(`no schema ${name} in ${document}`);
     validate = found;
-    compiled.set(name, validate);
+    compiled.set(ref, validate);
   }
   if (validate(value)) return [];
   return (validate.errors ?? []).map(
     (e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`,
   );
+}
+
+/** Validates a value against OpenAI's `#/components/schemas/<name>`; returns the errors as readable lines. */
+export function openapiErrors(name: OpenAISchemaName, value: unknown): string[] {
+  return errorsOf(OPENAI_ID, name, value);
+}
+
+/** Validates a value against the platform's own description of an extension. */
+export function extensionErrors(name: ExtensionSchemaName, value: unknown): string[] {
+  return errorsOf(EXTENSIONS_ID, name, value);
 }
 
 /**

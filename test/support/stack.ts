@@ -7,10 +7,11 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import type { Kysely } from "kysely";
 import type { Database, UsageEventRow } from "@llmaas/db";
-import { KeyStore } from "@llmaas/auth/keys";
 import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
 import { createTestDatabase } from "./database.js";
 import { testEnv } from "./env.js";
+import { SecretRegistry } from "./secrets.js";
+import { createTenant, type Tenant } from "./tenant.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const TSX_LOADER = join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
@@ -119,12 +120,15 @@ export function startService(
 
 export interface StackOptions {
   workers?: number;
+  /** Gateway processes; each answers on its own port, all share the bus. */
+  gateways?: number;
   /**
    * Catalogue YAML; `{{chatModel}}` is replaced by the path of a freshly generated tiny chat model, and
    * `{{embedModel}}`, when the catalogue uses it, by that of a tiny embedding model.
    */
   catalogue?: string;
   gatewayEnv?: Record<string, string>;
+  authEnv?: Record<string, string>;
 }
 
 export const DEFAULT_CATALOGUE = `
@@ -153,10 +157,14 @@ aliases:
   chat-default: tiny-chat
 `;
 
-export interface Stack {
+export interface Stack extends Tenant {
+  /** The first gateway's `/v1` URL. */
   baseURL: string;
-  apiKey: string;
-  keyId: string;
+  /** Every gateway's, in start order. */
+  baseURLs: string[];
+  operatorToken: string;
+  /** Every secret the run issued: the stack's own, and any a test hands it or reads through `openaiClient`. */
+  secrets: SecretRegistry;
   db: Kysely<Database>;
   namespace: string;
   services: Record<string, ServiceProcess>;
@@ -165,7 +173,10 @@ export interface Stack {
   waitForUsage(requestId: string, timeoutMs?: number): Promise<UsageEventRow>;
   /** The usage recorded so far under request ids that start with `prefix` (one row per worker request). */
   usageByPrefix(prefix: string): Promise<{ rows: number; promptTokens: number; completionTokens: number }>;
-  /** Stops every service with SIGTERM and removes what the stack created; resolves with each exit code. */
+  /**
+   * Stops every service with SIGTERM and removes what the stack created; resolves with each exit code. Fails if any
+   * secret of the run appears in a service's log or in the audit log.
+   */
   stop(): Promise<Record<string, number | null>>;
 }
 
@@ -188,8 +199,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   await writeFile(cataloguePath, catalogue);
 
-  const secret = randomBytes(32).toString("hex");
-  const key = await new KeyStore(db, secret).create("tenant-test", "test key");
+  const secrets = new SecretRegistry();
+  const keySecret = randomBytes(32).toString("hex");
+  const operatorToken = `op-${randomBytes(32).toString("base64url")}`;
+  secrets.add("server HMAC key", keySecret);
+  secrets.add("operator token", operatorToken);
 
   const common = {
     NATS_URL: testEnv.NATS_URL,
@@ -198,7 +212,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     DATABASE_URL: database.url,
     CATALOGUE_PATH: cataloguePath,
   };
-  const auth = startService("auth", { ...common, AUTH_KEY_SECRET: secret });
+  const auth = startService("auth", {
+    ...common,
+    AUTH_KEY_SECRET: keySecret,
+    OPERATOR_TOKEN: operatorToken,
+    ...options.authEnv,
+  });
   const metering = startService("metering", { ...common, METERING_BATCH_SIZE: "50" });
   const workers = Array.from({ length: options.workers ?? 1 }, (_, index) =>
     startService(
@@ -207,8 +226,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       `llm-worker-${index + 1}`,
     ),
   );
-  const gateway = startService("gateway", { ...common, PORT: "0", ...options.gatewayEnv });
-  const services: Record<string, ServiceProcess> = { auth, metering, gateway };
+  const gateways = Array.from({ length: options.gateways ?? 1 }, (_, index) =>
+    startService(
+      "gateway",
+      { ...common, PORT: "0", INSTANCE_ID: `gateway-${index + 1}`, ...options.gatewayEnv },
+      index === 0 ? "gateway" : `gateway-${index + 1}`,
+    ),
+  );
+  const services: Record<string, ServiceProcess> = { auth, metering };
+  for (const gateway of gateways) services[gateway.name] = gateway;
   for (const worker of workers) services[worker.name] = worker;
 
   let stopping: Promise<Record<string, number | null>> | undefined;
@@ -216,28 +242,43 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const stopAll = async (): Promise<Record<string, number | null>> => {
     const codes: Record<string, number | null> = {};
     // Entry first, so no new work reaches the workers while they drain.
-    codes.gateway = await gateway.stop();
+    for (const gateway of gateways) codes[gateway.name] = await gateway.stop();
     for (const worker of workers) codes[worker.name] = await worker.stop();
     codes.auth = await auth.stop();
     codes.metering = await metering.stop();
+    const auditRows = await db.selectFrom("audit_logs").selectAll().execute();
     await database.drop();
     await deleteNamespaceStreams(namespace);
     await rm(dir, { recursive: true, force: true });
+    const leaks = secrets.leaksIn({
+      ...Object.fromEntries(
+        Object.values(services).map((service) => [`${service.name}'s log`, service.lines]),
+      ),
+      "the audit log": auditRows.map((row) => JSON.stringify(row)),
+    });
+    if (leaks.length > 0) throw new Error(`secrets leaked:\n${leaks.join("\n")}`);
     return codes;
   };
 
   try {
-    const [ready] = await Promise.all([
-      gateway.waitFor("gateway ready"),
+    const [addresses] = await Promise.all([
+      Promise.all(gateways.map((gateway) => gateway.waitFor("gateway ready"))),
       auth.waitFor("auth ready"),
       metering.waitFor("metering ready"),
       ...workers.map((worker) => worker.waitFor("llm-worker ready")),
     ]);
-    if (!ready.address) throw new Error("gateway did not report its address");
+    const baseURLs = addresses.map((ready) => {
+      if (!ready.address) throw new Error("a gateway did not report its address");
+      return `${ready.address}/v1`;
+    });
+    const baseURL = baseURLs[0] as string;
+    const tenant = await createTenant(baseURL, operatorToken, secrets);
     return {
-      baseURL: `${ready.address}/v1`,
-      apiKey: key.apiKey,
-      keyId: key.id,
+      ...tenant,
+      baseURL,
+      baseURLs,
+      operatorToken,
+      secrets,
       db,
       namespace,
       services,
