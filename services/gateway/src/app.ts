@@ -42,6 +42,16 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     trustProxy: options.trustProxy,
   });
 
+  // OpenAI's own examples send `Content-Type: application/json` on bodiless POSTs and DELETEs (archive, delete a
+  // key); fastify would refuse them as an empty JSON body. An empty body is no body; anything else parses as before.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = body.toString();
+    if (text === "") done(null, undefined);
+    else parseJson(request, text, done);
+  });
+
   app.setErrorHandler((error, request, reply) => {
     const { status, error: platformError } = fromFastifyError(error);
     if (status >= 500) request.log.error({ err: error }, "request failed");
