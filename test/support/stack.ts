@@ -128,6 +128,8 @@ export interface StackOptions {
    */
   catalogue?: string;
   gatewayEnv?: Record<string, string>;
+  /** Variables for one gateway only, by position: to run differently configured gateways side by side. */
+  perGatewayEnv?: Record<string, string>[];
   authEnv?: Record<string, string>;
 }
 
@@ -229,7 +231,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const gateways = Array.from({ length: options.gateways ?? 1 }, (_, index) =>
     startService(
       "gateway",
-      { ...common, PORT: "0", INSTANCE_ID: `gateway-${index + 1}`, ...options.gatewayEnv },
+      {
+        ...common,
+        PORT: "0",
+        INSTANCE_ID: `gateway-${index + 1}`,
+        ...options.gatewayEnv,
+        ...options.perGatewayEnv?.[index],
+      },
       index === 0 ? "gateway" : `gateway-${index + 1}`,
     ),
   );
