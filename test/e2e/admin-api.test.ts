@@ -38,7 +38,12 @@ void t.test("projects: create, list with cursor and archived, retrieve, modify, 
   const before = await lastAuditId();
   const created = await admin.projects.create({ name: "Billing app" });
   valid(t, "Project", created);
-  t.match(created, { object: "organization.project", name: "Billing app", status: "active", archived_at: null });
+  t.match(created, {
+    object: "organization.project",
+    name: "Billing app",
+    status: "active",
+    archived_at: null,
+  });
   t.match(created.id, /^proj_/);
 
   const modified = await admin.projects.update(created.id, { name: "Billing app (prod)" });
@@ -53,7 +58,11 @@ void t.test("projects: create, list with cursor and archived, retrieve, modify, 
   t.equal(firstPage.has_more, true, "more pages");
   const all = [];
   for await (const project of admin.projects.list({ limit: 1 })) all.push(project.id);
-  t.same(all, [stack.projectId, created.id, second.id], "the SDK's auto-pagination follows `after`, oldest first");
+  t.same(
+    all,
+    [stack.projectId, created.id, second.id],
+    "the SDK's auto-pagination follows `after`, oldest first",
+  );
 
   const archived = await admin.projects.archive(second.id);
   valid(t, "Project", archived);
@@ -61,7 +70,9 @@ void t.test("projects: create, list with cursor and archived, retrieve, modify, 
   t.type(archived.archived_at, "number");
   const active = (await admin.projects.list()).data.map((project) => project.id);
   t.notOk(active.includes(second.id), "archived projects are not listed by default");
-  const withArchived = (await admin.projects.list({ include_archived: true })).data.map((project) => project.id);
+  const withArchived = (await admin.projects.list({ include_archived: true })).data.map(
+    (project) => project.id,
+  );
   t.ok(withArchived.includes(second.id), "include_archived lists them");
   const refused = await rawRequest(stack, `/organization/projects/${second.id}`, {
     apiKey: stack.adminKey,
@@ -91,9 +102,15 @@ void t.test("service accounts and their keys", async (t) => {
   });
   t.equal(chat.object, "chat.completion", "the service account's first key serves chat");
   const usage = await stack.waitForUsage(chat.id);
-  t.match(usage, { organization_id: stack.organizationId, project_id: stack.projectId, key_id: created.api_key?.id });
+  t.match(usage, {
+    organization_id: stack.organizationId,
+    project_id: stack.projectId,
+    key_id: created.api_key?.id,
+  });
 
-  const retrieved = await admin.projects.serviceAccounts.retrieve(created.id, { project_id: stack.projectId });
+  const retrieved = await admin.projects.serviceAccounts.retrieve(created.id, {
+    project_id: stack.projectId,
+  });
   valid(t, "ProjectServiceAccount", retrieved);
   const list = await admin.projects.serviceAccounts.list(stack.projectId);
   valid(t, "ProjectServiceAccountListResponse", pageBody(list));
@@ -169,10 +186,14 @@ void t.test("project API keys: settings (extension), retrieve, delete", async (t
   t.equal(refusedModel.status, 403, "a model outside allowed_models is refused");
   t.match((refusedModel.json as { error: { message: string } }).error.message, /tiny-embed.*allowed_models/);
 
-  const unknownModel = await rawRequest(stack, `/organization/projects/${stack.projectId}/api_keys/${keyId}`, {
-    apiKey: stack.adminKey,
-    body: JSON.stringify({ allowed_models: ["tiny-chat", "no-such-model"] }),
-  });
+  const unknownModel = await rawRequest(
+    stack,
+    `/organization/projects/${stack.projectId}/api_keys/${keyId}`,
+    {
+      apiKey: stack.adminKey,
+      body: JSON.stringify({ allowed_models: ["tiny-chat", "no-such-model"] }),
+    },
+  );
   t.equal(unknownModel.status, 400);
   t.equal((unknownModel.json as { error: { param: string } }).error.param, "allowed_models[1]");
   const scopes = await rawRequest(stack, `/organization/projects/${stack.projectId}/api_keys/${keyId}`, {
@@ -181,7 +202,10 @@ void t.test("project API keys: settings (extension), retrieve, delete", async (t
   });
   t.equal(scopes.status, 400, "OpenAI's scopes cannot be honoured, so they are refused");
 
-  const expiring = await admin.projects.apiKeys.update(keyId, { project_id: stack.projectId, expires_in_seconds: 1 });
+  const expiring = await admin.projects.apiKeys.update(keyId, {
+    project_id: stack.projectId,
+    expires_in_seconds: 1,
+  });
   valid(t, "ProjectApiKey", expiring);
   t.type((expiring as unknown as { expires_at: number }).expires_at, "number");
   await new Promise((resolve) => setTimeout(resolve, 2100));
@@ -226,7 +250,10 @@ void t.test("audit log: OpenAI's shape, filters and both cursors", async (t) => 
   for (const event of page.data) valid(t, "AuditLog", event);
   const created = page.data.find((event) => event.type === "project.created");
   t.match(created, {
-    actor: { type: "api_key", api_key: { id: stack.adminKeyId, type: "service_account", ip_address: String } },
+    actor: {
+      type: "api_key",
+      api_key: { id: stack.adminKeyId, type: "service_account", ip_address: String },
+    },
     project: { id: /^proj_/, name: String },
     "project.created": { id: created?.project?.id, data: { name: String } },
   });
