@@ -9,7 +9,7 @@ import { createLlama, type EngineLogger, type ModelEngine } from "@llmaas/llm-wo
 import type { ChatInput, SamplingParams } from "@llmaas/contracts";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { openaiClient } from "../test/support/client.js";
-import type { Stack } from "../test/support/stack.js";
+import type { Stack, StackOptions } from "../test/support/stack.js";
 
 export const MODEL_ID = "tiny-chat";
 
@@ -322,6 +322,7 @@ export async function onPlatform(
   model: TinyModelPresetName,
   runtime: BenchRuntime,
   measure: (platform: Platform) => Promise<void>,
+  stackOptions: Omit<StackOptions, "catalogue"> = {},
 ): Promise<void> {
   // Imported here, not above, so that a bench without the platform (threads.ts) does not load it either.
   const { DEFAULT_CATALOGUE, startStack } = await import("../test/support/stack.js");
@@ -334,7 +335,7 @@ export async function onPlatform(
     progress(
       "starting the platform (Postgres database, NATS namespace, auth, metering, llm-worker, gateway)",
     );
-    stack = await startStack({ catalogue });
+    stack = await startStack({ ...stackOptions, catalogue });
     await measure({ stack, entry, runtime, dir });
   } catch (error) {
     // On a terminal, Ctrl-C reaches the services too, so a failure after it is part of the interruption.
