@@ -54,20 +54,25 @@ export class KeyCache {
     const inFlight = this.pending.get(hash);
     if (inFlight) return inFlight;
     const generation = this.generation;
-    const loading: Promise<Principal> = load().finally(() => {
-      if (this.pending.get(hash) === loading) this.pending.delete(hash);
-    });
+    // Stored before the load stops being the pending one, so that no resolve falls between the two and loads again.
+    const loading: Promise<Principal> = load()
+      .then((principal) => {
+        if (principal.kind === "api_key" && this.options.ttlMs > 0 && generation === this.generation) {
+          this.store(hash, principal);
+        }
+        return principal;
+      })
+      .finally(() => {
+        if (this.pending.get(hash) === loading) this.pending.delete(hash);
+      });
     this.pending.set(hash, loading);
-    const principal = await loading;
-    if (principal.kind === "api_key" && this.options.ttlMs > 0 && generation === this.generation) {
-      this.store(hash, principal);
-    }
-    return principal;
+    return loading;
   }
 
   private store(hash: string, principal: ApiKeyPrincipal): void {
     const expiresAt = Math.min(this.now() + this.options.ttlMs, principal.validUntil ?? Infinity);
     if (expiresAt <= this.now()) return;
+    this.entries.delete(hash);
     if (this.entries.size >= this.options.maxEntries) {
       // Maps iterate in insertion order: the oldest entry goes.
       const oldest = this.entries.keys().next();
