@@ -251,10 +251,16 @@ async function rebuildHourlyUsage(db: Kysely<unknown>, owners: string[]): Promis
 }
 
 /**
- * Back to keys of a bare tenant: the organization becomes the tenant, each key keeps its newest secret, and usage
- * rows lose their project.
+ * Back to keys of a bare tenant. A project this migration made for a former tenant gives that tenant back (its id is
+ * derived from the tenant's name, which is the project's); anything else falls back to its organization. A key that
+ * is refused today for any reason (deleted, expired, its project archived, its organization suspended or deleted)
+ * goes back revoked, never live. Each key keeps its newest secret.
  */
 export async function down(db: Kysely<unknown>): Promise<void> {
+  const tenantOf = (organization: string, project: string) => sql<string>`
+    coalesce((select p.name from projects p
+              where p.id = ${sql.ref(project)} and ${sql.ref(organization)} = 'org_default'
+                and p.id = ${legacyProjectId("p.name")}), ${sql.ref(organization)})`;
   await db.schema
     .createTable("api_keys_v1")
     .addColumn("id", "text", (col) => col.primaryKey())
@@ -266,9 +272,19 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     .execute();
   await sql`
     insert into api_keys_v1 (id, tenant_id, name, secret_hash, created_at, revoked_at)
-    select distinct on (k.id) k.id, k.organization_id, k.name, s.secret_hash, k.created_at, k.deleted_at
-    from api_keys k join api_key_secrets s on s.key_id = k.id
+    select distinct on (k.id) k.id, ${tenantOf("k.organization_id", "k.project_id")}, k.name, s.secret_hash,
+           k.created_at,
+           coalesce(k.deleted_at, p.archived_at, o.suspended_at, o.deleted_at,
+                    case when k.expires_at <= now() then k.expires_at end,
+                    case when s.expires_at <= now() then s.expires_at end)
+    from api_keys k
+    join api_key_secrets s on s.key_id = k.id
+    join projects p on p.id = k.project_id
+    join organizations o on o.id = k.organization_id
     order by k.id, s.created_at desc`.execute(db);
+  await sql`update usage_events set organization_id = ${tenantOf("organization_id", "project_id")}`.execute(
+    db,
+  );
 
   await db.schema.dropTable("audit_logs").execute();
   await sql`drop function audit_logs_append_only()`.execute(db);
