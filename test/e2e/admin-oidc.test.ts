@@ -74,8 +74,9 @@ async function refused(
   status: 401 | 403,
   auditedAs: string | null,
   message?: RegExp,
+  headers?: Record<string, string>,
 ): Promise<void> {
-  const answer = await call(t, jwt, "GET", "/organization/projects");
+  const answer = await call(t, jwt, "GET", "/organization/projects", undefined, headers);
   t.equal(answer.status, status, `refused with ${status}`);
   const error = (answer.json as ErrorJson).error;
   t.equal(error.code, status === 401 ? "invalid_api_key" : "permission_denied");
@@ -192,10 +193,22 @@ void t.test("a token whose groups map to no role is a 403", async (t) => {
 });
 
 void t.test("wrong issuer, wrong audience: 401", async (t) => {
-  // The issuer and audience are what pick the organization, so these tokens name none: they are refused before any
-  // organization's settings are consulted, and no organization's audit log records them.
-  await refused(t, await idp.sign({ claims: { ...ADA, iss: `${idp.issuer}/other` } }), 401, null, /issuer/);
-  await refused(t, await idp.sign({ claims: { ...ADA, aud: "another-application" } }), 401, null, /issuer/);
+  const named = { "openai-organization": stack.organizationId };
+  const otherIssuer = { ...ADA, iss: `${idp.issuer}/other` };
+  // An issuer no organization uses names no organization: refused, recorded nowhere.
+  await refused(t, await idp.sign({ claims: otherIssuer }), 401, null, /issuer/);
+  // Named in OpenAI-Organization, the organization's settings judge it: a failed sign-in in its log.
+  await refused(t, await idp.sign({ claims: otherIssuer }), 401, "wrong_issuer", /issuer/, named);
+  // The only organization on this issuer judges a token of another audience, header or not.
+  await refused(t, await idp.sign({ claims: { ...ADA, aud: "another-application" } }), 401, "wrong_audience");
+  await refused(
+    t,
+    await idp.sign({ claims: { ...ADA, aud: "another-application" } }),
+    401,
+    "wrong_audience",
+    undefined,
+    named,
+  );
   await refused(t, await idp.sign({ claims: { ...ADA, iss: undefined } }), 401, null);
 });
 
@@ -341,6 +354,14 @@ void t.test("organization A's token cannot touch organization B", async (t) => {
     "openai-organization": b.organizationId,
   });
   t.equal(named.status, 401, "naming B in OpenAI-Organization does not make A's token B's");
+  const bFailures = await adminClient(stack, b.adminKey).admin.organization.auditLogs.list({
+    event_types: ["login.failed"],
+  });
+  t.same(
+    bFailures.data.map((event) => event["login.failed"]?.error_code),
+    ["wrong_audience"],
+    "B's settings judged it, and B's log records the failed sign-in",
+  );
 
   const bAdmin = adminClient(stack, b.adminKey).admin.organization;
   t.match(await bAdmin.projects.retrieve(b.projectId), { name: "Test project", status: "active" });

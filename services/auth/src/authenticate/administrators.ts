@@ -13,9 +13,11 @@ interface OidcOrganization {
 }
 
 /**
- * The organization whose settings verify this token: the one whose issuer and audience it names. Several
- * organizations may share an identity provider with one audience; the caller then says which one it means with
- * `OpenAI-Organization`, as OpenAI's SDKs send it.
+ * The organization whose settings judge this token. The caller may name it (`OpenAI-Organization`, as OpenAI's SDKs
+ * send it); otherwise the token's issuer and audience pick it. Several organizations may share an identity provider
+ * (then the audience tells them apart, or the header must). When a single organization signs in with the token's
+ * issuer, its settings judge the token even if the audience is wrong, so that the refusal lands in its audit log; a
+ * token whose issuer no organization uses is refused without being attributed to anyone.
  */
 async function organizationFor(
   ctx: AuthContext,
@@ -24,25 +26,35 @@ async function organizationFor(
 ): Promise<OidcOrganization> {
   const claims = peekIssuer(token);
   if (!claims) throw invalidApiKey("The identity token is not a JWT with an issuer.");
-  let query = ctx.db
+  const withOidc = ctx.db
     .selectFrom("organizations")
     .select(["id", "oidc"])
-    .where("oidc_issuer", "=", claims.issuer)
+    .where("oidc", "is not", null)
     .where("status", "!=", "deleted");
-  if (hint !== null) query = query.where("id", "=", hint);
-  const candidates = (await query.execute())
-    .map((row) => ({ id: row.id, settings: OidcSettings.parse(row.oidc) }))
-    .filter((org) => claims.audiences.includes(org.settings.audience));
-  const [only, ...others] = candidates;
-  if (!only)
-    throw invalidApiKey("No organization signs in administrators with this identity token's issuer.");
-  if (others.length > 0) {
+  const toOrganization = (row: { id: string; oidc: unknown }) => ({
+    id: row.id,
+    settings: OidcSettings.parse(row.oidc),
+  });
+  if (hint !== null) {
+    const named = await withOidc.where("id", "=", hint).executeTakeFirst();
+    if (!named) throw invalidApiKey("The organization named in OpenAI-Organization has no OIDC sign-in.");
+    return toOrganization(named);
+  }
+  const onIssuer = (await withOidc.where("oidc_issuer", "=", claims.issuer).execute()).map(toOrganization);
+  const byAudience = onIssuer.filter((org) => claims.audiences.includes(org.settings.audience));
+  if (byAudience.length > 1) {
     throw invalidApiKey(
       "Several organizations accept this identity token's issuer and audience; name yours in the " +
         "OpenAI-Organization header.",
     );
   }
-  return only;
+  const chosen = byAudience[0] ?? (onIssuer.length === 1 ? onIssuer[0] : undefined);
+  if (!chosen) {
+    throw invalidApiKey(
+      "No organization signs in administrators with this identity token's issuer and audience.",
+    );
+  }
+  return chosen;
 }
 
 /** A refusal the administrator can act on; the detail of a failed signature stays in the audit log. */
