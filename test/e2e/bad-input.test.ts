@@ -61,6 +61,20 @@ void t.test("wrong API key → 401 invalid_api_key", async (t) => {
     { body: JSON.stringify(validBody), apiKey: tampered },
     { status: 401, code: "invalid_api_key" },
   );
+  // Beyond Node's 16 KiB of headers: refused before fastify, still in OpenAI's shape.
+  await expectError(
+    t,
+    { body: JSON.stringify(validBody), apiKey: `sk-lm-proj-${"a".repeat(20_000)}` },
+    { status: 431, code: null },
+  );
+  // A JWT-shaped or admin-shaped credential is looked up like any other, and refused the same way.
+  for (const apiKey of ["eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln", "sk-lm-admin-nope"]) {
+    await expectError(
+      t,
+      { body: JSON.stringify(validBody), apiKey },
+      { status: 401, code: "invalid_api_key" },
+    );
+  }
 });
 
 void t.test("the SDK surfaces a 401 as AuthenticationError", async (t) => {

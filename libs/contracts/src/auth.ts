@@ -84,9 +84,12 @@ export type OperatorPrincipal = z.infer<typeof OperatorPrincipal>;
 export const Principal = z.union([ApiKeyPrincipal, AdminPrincipal, OperatorPrincipal]);
 export type Principal = z.infer<typeof Principal>;
 
+/** Node's whole request head is at most 16 KiB, so no longer credential reaches the gateway. */
+const MAX_CREDENTIAL_LENGTH = 16_384;
+
 export const AuthenticateRequest = z.object({
   /** The Bearer credential, exactly as sent. It crosses the bus to `auth` only and is never logged. */
-  credential: z.string().min(1).max(16_384),
+  credential: z.string().min(1).max(MAX_CREDENTIAL_LENGTH),
   /** The `OpenAI-Organization` header: picks the organization when an OIDC issuer serves several. */
   organizationHint: z.string().max(128).nullable(),
   client: ClientInfo,

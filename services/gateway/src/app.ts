@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Bus } from "@llmaas/bus";
 import type { Catalogue } from "@llmaas/catalogue";
@@ -30,6 +31,37 @@ export interface GatewayOptions {
   requestTimeoutMs: number;
 }
 
+const MALFORMED_REQUESTS: Record<string, { status: number; reason: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: "Request Header Fields Too Large",
+    message: "The request's headers are larger than the 16 KiB the server accepts.",
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: "Request Timeout",
+    message: "The request was not received in time.",
+  },
+};
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (headers too large, malformed, too slow) are still
+ * answered in OpenAI's error shape, so a client's error handling sees one format.
+ */
+function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const known = MALFORMED_REQUESTS[error.code ?? ""] ?? {
+    status: 400,
+    reason: "Bad Request",
+    message: "The request is not valid HTTP.",
+  };
+  const body = JSON.stringify(errorBody(new PlatformError("invalid_request", known.message)));
+  socket.end(
+    `HTTP/1.1 ${known.status} ${known.reason}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** The HTTP API, without listening: main.ts listens, tests use `inject` or listen on a free port. */
 export function buildGateway(options: GatewayOptions): FastifyInstance {
   // Seen through fastify's logger interface, so the instance keeps fastify's default type parameters.
@@ -40,6 +72,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     // The request id is the client-visible completion id; fastify's own only correlates log lines.
     requestIdHeader: false,
     trustProxy: options.trustProxy,
+    clientErrorHandler: answerMalformedRequest,
   });
 
   // OpenAI's own examples send `Content-Type: application/json` on bodiless POSTs and DELETEs (archive, delete a
