@@ -6,7 +6,8 @@ import { startStack } from "../support/stack.js";
 import { adminClient, openaiClient, rawRequest } from "../support/client.js";
 import { extensionErrors, openapiErrors, type OpenAISchemaName } from "../support/openapi.js";
 
-const stack = await startStack();
+// Gateways report the keys they served every 200 ms here (a minute by default), so last_used_at can be watched.
+const stack = await startStack({ gatewayEnv: { KEY_USAGE_REPORT_MS: "200" } });
 t.teardown(() => stack.stop());
 const admin = adminClient(stack).admin.organization;
 
@@ -220,6 +221,29 @@ void t.test("project API keys: settings (extension), retrieve, delete", async (t
   });
   t.equal(gone.status, 404);
 });
+
+void t.test(
+  "last_used_at follows use, reported by the gateways rather than written per request",
+  async (t) => {
+    const account = await admin.projects.serviceAccounts.create(stack.projectId, { name: "Last used" });
+    const keyId = account.api_key?.id ?? "";
+    const before = await admin.projects.apiKeys.retrieve(keyId, { project_id: stack.projectId });
+    t.equal(before.last_used_at, null, "never used yet");
+    const usedAt = Math.floor(Date.now() / 1000);
+    for (let request = 0; request < 5; request++) {
+      t.equal((await rawRequest(stack, "/models", { apiKey: account.api_key?.value ?? "" })).status, 200);
+    }
+    const deadline = Date.now() + 10_000;
+    let after = before;
+    while (after.last_used_at === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await admin.projects.apiKeys.retrieve(keyId, { project_id: stack.projectId });
+    }
+    t.ok(after.last_used_at !== null && after.last_used_at >= usedAt, "set from the gateway's report");
+    const adminKey = await admin.adminAPIKeys.retrieve(stack.adminKeyId);
+    t.type(adminKey.last_used_at, "number", "admin keys too, when they authenticate");
+  },
+);
 
 void t.test("admin API keys", async (t) => {
   const created = await admin.adminAPIKeys.create({ name: "automation", expires_in_seconds: 3600 });
