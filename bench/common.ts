@@ -8,7 +8,7 @@ import { writeTinyModel, tinyModelPresets, type TinyModelPresetName } from "@llm
 import { createLlama, type EngineLogger, type ModelEngine } from "@llmaas/llm-worker/engine";
 import type { ChatInput, SamplingParams } from "@llmaas/contracts";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import type { openaiClient } from "../test/support/client.js";
+import type { plainClient } from "../test/support/client.js";
 import type { Stack, StackOptions } from "../test/support/stack.js";
 
 export const MODEL_ID = "tiny-chat";
@@ -98,7 +98,7 @@ export async function generateInProcess(engine: ModelEngine, maxTokens: number):
  * which is when an SDK caller gets control back.
  */
 export async function streamThroughGateway(
-  client: ReturnType<typeof openaiClient>,
+  client: ReturnType<typeof plainClient>,
   maxTokens: number,
 ): Promise<GatewayGeneration> {
   let firstToken: number | undefined;

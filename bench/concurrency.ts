@@ -11,7 +11,7 @@
 import { performance } from "node:perf_hooks";
 import { ModelEngine } from "@llmaas/llm-worker/engine";
 import type { Stack } from "../test/support/stack.js";
-import { openaiClient } from "../test/support/client.js";
+import { plainClient } from "../test/support/client.js";
 import {
   fixed,
   formatTable,
@@ -222,7 +222,7 @@ function printSummary(overall: RoundFigures): void {
 const run = interruptible("the current batch");
 
 async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
-  const client = openaiClient(stack);
+  const client = plainClient(stack);
   const machineBefore = machineInfo();
   const work = new SameWork(flags.maxTokens, "stream");
   const check = (label: string, batch: BatchSample): void =>

@@ -13,7 +13,7 @@
 import { performance } from "node:perf_hooks";
 import { EmbeddingEngine } from "@llmaas/llm-worker/embeddings";
 import type { Stack } from "../test/support/stack.js";
-import { openaiClient } from "../test/support/client.js";
+import { plainClient } from "../test/support/client.js";
 import {
   fixed,
   interleavedRounds,
@@ -64,7 +64,7 @@ async function runInProcess(engine: EmbeddingEngine): Promise<Sample> {
   return { ms: performance.now() - started, promptTokens: prepared.promptTokens, vectors };
 }
 
-async function runThroughGateway(client: ReturnType<typeof openaiClient>): Promise<Sample> {
+async function runThroughGateway(client: ReturnType<typeof plainClient>): Promise<Sample> {
   const started = performance.now();
   const result = await client.embeddings.create({ model: MODEL_ID, input: inputs });
   return {
@@ -121,7 +121,7 @@ function pathFigures(samples: Sample[]): PathFigures {
 const run = interruptible("the current batch");
 
 async function measure(engine: EmbeddingEngine, stack: Stack): Promise<void> {
-  const client = openaiClient(stack);
+  const client = plainClient(stack);
   const machineBefore = machineInfo();
   const work = new WorkCheck();
   const rounds = await interleavedRounds(

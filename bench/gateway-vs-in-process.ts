@@ -9,7 +9,7 @@
 import { performance } from "node:perf_hooks";
 import { ModelEngine } from "@llmaas/llm-worker/engine";
 import type { Stack } from "../test/support/stack.js";
-import { openaiClient } from "../test/support/client.js";
+import { plainClient } from "../test/support/client.js";
 import {
   fixed,
   formatTable,
@@ -56,7 +56,7 @@ async function timed<G extends Generation>(generate: () => Promise<G>): Promise<
 }
 
 const runInProcess = (engine: ModelEngine) => timed(() => generateInProcess(engine, flags.maxTokens));
-const runThroughGateway = (client: ReturnType<typeof openaiClient>) =>
+const runThroughGateway = (client: ReturnType<typeof plainClient>) =>
   timed(() => streamThroughGateway(client, flags.maxTokens));
 type GatewaySample = Timed<GatewayGeneration>;
 
@@ -205,7 +205,7 @@ function printSummary(overall: RoundFigures): void {
 const run = interruptible("the current request");
 
 async function measure(engine: ModelEngine, stack: Stack): Promise<void> {
-  const client = openaiClient(stack);
+  const client = plainClient(stack);
   const machineBefore = machineInfo();
   const work = new SameWork(flags.maxTokens, "run");
   const rounds = await interleavedRounds(

@@ -3,7 +3,15 @@
 import t from "tap";
 import { run } from "../../cli/src/run.js";
 import { rawRequest } from "../support/client.js";
+import { schemaCheckingFetch } from "../support/openapi.js";
 import { startStack } from "../support/stack.js";
+
+// The CLI calls the global fetch: every answer it gets is checked against its route's OpenAPI schema too.
+const originalFetch = globalThis.fetch;
+globalThis.fetch = schemaCheckingFetch(originalFetch);
+t.teardown(() => {
+  globalThis.fetch = originalFetch;
+});
 
 const stack = await startStack();
 t.teardown(() => stack.stop());

@@ -1,10 +1,15 @@
 import OpenAI from "openai";
+import { checkResponse, schemaCheckingFetch } from "./openapi.js";
 import type { Stack } from "./stack.js";
 
-/** A fetch that remembers every secret an answer shows (keys are shown once), for the stack's leak check. */
-function collectingFetch(stack: Stack): typeof fetch {
+/**
+ * The SDKs' fetch: every JSON answer is checked against its route's OpenAPI schema, and every secret it shows
+ * (keys are shown once) is remembered for the stack's leak check.
+ */
+function testFetch(stack: Stack): typeof fetch {
+  const checked = schemaCheckingFetch();
   return async (input, init) => {
-    const response = await fetch(input, init);
+    const response = await checked(input, init);
     if (response.headers.get("content-type")?.includes("application/json")) {
       stack.secrets.collect(await response.clone().json());
     }
@@ -13,7 +18,12 @@ function collectingFetch(stack: Stack): typeof fetch {
 }
 
 export function openaiClient(stack: Stack, apiKey = stack.apiKey, baseURL = stack.baseURL): OpenAI {
-  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 60_000 });
+  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 60_000, fetch: testFetch(stack) });
+}
+
+/** The SDK as applications use it, with nothing added: for benches, whose timings a check per answer would skew. */
+export function plainClient(stack: Stack): OpenAI {
+  return new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0, timeout: 60_000 });
 }
 
 /** OpenAI's SDK as an administration tool uses it: `adminAPIKey`, `client.admin.organization.*`. */
@@ -24,11 +34,14 @@ export function adminClient(stack: Stack, adminKey = stack.adminKey, baseURL = s
     baseURL,
     maxRetries: 0,
     timeout: 60_000,
-    fetch: collectingFetch(stack),
+    fetch: testFetch(stack),
   });
 }
 
-/** A raw HTTP call, for what the SDK would not send (bad JSON, no key) or would hide (status, headers). */
+/**
+ * A raw HTTP call, for what the SDK would not send (bad JSON, no key) or would hide (status, headers). A JSON answer
+ * is checked against its route's OpenAPI schema like any other.
+ */
 export async function rawRequest(
   stack: Stack,
   path: string,
@@ -43,8 +56,10 @@ export async function rawRequest(
   const headers: Record<string, string> = { "content-type": "application/json", ...init.headers };
   const apiKey = init.apiKey === undefined ? stack.apiKey : init.apiKey;
   if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
-  const response = await fetch(`${init.baseURL ?? stack.baseURL}${path}`, {
-    method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+  const url = `${init.baseURL ?? stack.baseURL}${path}`;
+  const method = init.method ?? (init.body === undefined ? "GET" : "POST");
+  const response = await fetch(url, {
+    method,
     headers,
     ...(init.body === undefined ? {} : { body: init.body }),
   });
@@ -56,5 +71,8 @@ export async function rawRequest(
     json = undefined;
   }
   stack.secrets.collect(json);
+  if (json !== undefined && response.headers.get("content-type")?.includes("application/json")) {
+    checkResponse(method, url, response.status, json);
+  }
   return { status: response.status, headers: response.headers, text, json };
 }

@@ -1,3 +1,4 @@
+import { checkResponse } from "./openapi.js";
 import type { SecretRegistry } from "./secrets.js";
 
 /** One customer as the tests set it up through the public API: an organization, a project, an application. */
@@ -24,6 +25,7 @@ export async function apiCall(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json = (await response.json()) as Record<string, unknown>;
+  checkResponse(method, `${baseURL}${path}`, response.status, json);
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
   return json;
 }

@@ -3,6 +3,7 @@ import type { Bus } from "@llmaas/bus";
 import {
   adminSubjects,
   PlatformError,
+  type AdminPrincipal,
   type AuditActor,
   type KeySettingsChange,
   type openaiAdmin,
@@ -53,6 +54,23 @@ function settingsChanges(settings: KeySettingsChange): Record<string, unknown> {
     ...(settings.expiresAt !== undefined ? { expires_at: settings.expiresAt } : {}),
     ...(settings.allowedModels !== undefined ? { allowed_models: settings.allowedModels } : {}),
   };
+}
+
+async function auditKeyUpdated(
+  trx: Kysely<AuthDatabase>,
+  principal: AdminPrincipal,
+  project: ProjectRow,
+  keyId: string,
+  changes: Record<string, unknown>,
+): Promise<void> {
+  await recordAudit(trx, {
+    organizationId: principal.organizationId,
+    type: "api_key.updated",
+    actor: principal.actor,
+    project: { id: project.id, name: project.name },
+    resourceId: keyId,
+    details: { id: keyId, changes_requested: changes },
+  });
 }
 
 export interface NewApiKey {
@@ -159,16 +177,9 @@ export function serveApiKeys(bus: Bus, ctx: AuthContext): void {
           })
           .where("id", "=", key.id)
           .execute();
-        await recordAudit(trx, {
-          organizationId: principal.organizationId,
-          type: "api_key.updated",
-          actor: principal.actor,
-          project: { id: project.id, name: project.name },
-          resourceId: key.id,
-          details: {
-            id: key.id,
-            changes_requested: { ...(name !== undefined ? { name } : {}), ...settingsChanges(settings) },
-          },
+        await auditKeyUpdated(trx, principal, project, key.id, {
+          ...(name !== undefined ? { name } : {}),
+          ...settingsChanges(settings),
         });
         return findApiKey(trx, principal.organizationId, projectId, keyId);
       });
@@ -207,16 +218,9 @@ export function serveApiKeys(bus: Bus, ctx: AuthContext): void {
           .set({ redacted_value: secret.redacted })
           .where("id", "=", key.id)
           .execute();
-        await recordAudit(trx, {
-          organizationId: principal.organizationId,
-          type: "api_key.updated",
-          actor: principal.actor,
-          project: { id: project.id, name: project.name },
-          resourceId: key.id,
-          details: {
-            id: key.id,
-            changes_requested: { rotated: true, grace_period_seconds: gracePeriodSeconds },
-          },
+        await auditKeyUpdated(trx, principal, project, key.id, {
+          rotated: true,
+          grace_period_seconds: gracePeriodSeconds,
         });
         return { key: { ...key, redacted_value: secret.redacted }, value: secret.value };
       });
