@@ -335,3 +335,79 @@ void t.test("export (extension): everything configured, no secrets", async (t) =
   t.ok(document.audit_logs.length > 5);
   t.notOk(exported.text.includes(stack.apiKey) || exported.text.includes(stack.adminKey), "no secret in it");
 });
+
+void t.test("bad input: a 400 naming the parameter, and nothing changed", async (t) => {
+  const before = await lastAuditId();
+  const projects = `/organization/projects`;
+  const key = `/organization/projects/${stack.projectId}/api_keys/${stack.keyId}`;
+  const cases: [string, string, unknown, string | null, string][] = [
+    ["POST", projects, { name: "" }, "name", "an empty name"],
+    [
+      "POST",
+      projects,
+      { name: "x", residency: "EU_STORAGE_PROCESSING" },
+      "residency",
+      "an option not offered",
+    ],
+    ["POST", projects, ["not", "an", "object"], null, "a body that is not an object"],
+    ["GET", `${projects}?limit=1000`, undefined, "limit", "a page larger than 100"],
+    ["GET", `${projects}?include_archived=maybe`, undefined, "include_archived", "a boolean that is not one"],
+    [
+      "POST",
+      `${key}/rotate`,
+      { grace_period_seconds: -1 },
+      "grace_period_seconds",
+      "a negative grace period",
+    ],
+    ["POST", key, {}, null, "an update that changes nothing"],
+    ["POST", key, { expires_at: 1 }, "expires_at", "an expiry in the past"],
+    [
+      "POST",
+      key,
+      { expires_at: 2_000_000_000, expires_in_seconds: 60 },
+      "expires_in_seconds",
+      "two expiries",
+    ],
+    [
+      "POST",
+      "/organization/admin_api_keys",
+      { name: "k", expires_in_seconds: 0 },
+      "expires_in_seconds",
+      "no lifetime",
+    ],
+    [
+      "GET",
+      "/organization/audit_logs?effective_at[gt]=yesterday",
+      undefined,
+      "effective_at[gt]",
+      "a non-integer time",
+    ],
+  ];
+  for (const [method, path, body, param, what] of cases) {
+    const answer = await rawRequest(stack, path, {
+      method,
+      apiKey: stack.adminKey,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    t.equal(answer.status, 400, `${what}: 400`);
+    t.equal(
+      (answer.json as { error: { param: string | null } }).error.param,
+      param,
+      `${what}: names ${param}`,
+    );
+  }
+  const oidc = await rawRequest(stack, `/operator/organizations/${stack.organizationId}/oidc`, {
+    apiKey: stack.operatorToken,
+    body: JSON.stringify({
+      issuer: "https://idp.example",
+      audience: "llmaas",
+      jwks_uri: "http://idp.example/jwks",
+      role_claim: "groups",
+      owner_values: ["admins"],
+      reader_values: [],
+    }),
+  });
+  t.equal(oidc.status, 400, "keys fetched over plain http from another host are refused");
+  t.equal((oidc.json as { error: { param: string } }).error.param, "jwks_uri");
+  t.equal(await lastAuditId(), before, "no refused request changed anything");
+});
