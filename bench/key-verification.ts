@@ -14,10 +14,8 @@
 import { performance } from "node:perf_hooks";
 import {
   fixed,
-  formatTable,
   interruptible,
   machineInfo,
-  median,
   medianOfEach,
   onPlatform,
   parseFlags,
@@ -25,6 +23,7 @@ import {
   printJsonSummary,
   progress,
   roundNumbers,
+  roundsTable,
   type BenchRuntime,
 } from "./common.js";
 
@@ -147,30 +146,26 @@ await onPlatform(
     }
 
     const overall = medianOfEach(rounds);
-    const row = (label: string, pick: (figures: RoundFigures) => number, digits = 2): string[] => [
-      label,
-      ...rounds.map((figures) => fixed(pick(figures), digits)),
-      fixed(median(rounds.map(pick)), digits),
-    ];
     console.log(
-      formatTable(
-        ["", ...rounds.map((_, index) => `round ${index + 1}`), "median"],
+      roundsTable<RoundFigures>(
         [
-          row("healthz (no key) p50 ms", (f) => f.latency.healthz.p50),
-          row("healthz (no key) p99 ms", (f) => f.latency.healthz.p99),
-          row("cached key p50 ms", (f) => f.latency.cached.p50),
-          row("cached key p99 ms", (f) => f.latency.cached.p99),
-          row("round trip p50 ms", (f) => f.latency.roundTrip.p50),
-          row("round trip p99 ms", (f) => f.latency.roundTrip.p99),
-          row("added by cached key p50 ms", (f) => f.added.cached.p50),
-          row("added by cached key p99 ms", (f) => f.added.cached.p99),
-          row("added by round trip p50 ms", (f) => f.added.roundTrip.p50),
-          row("added by round trip p99 ms", (f) => f.added.roundTrip.p99),
-          row(`healthz req/s (${flags.concurrency} clients)`, (f) => f.rps.healthz, 0),
-          row(`cached key req/s (${flags.concurrency} clients)`, (f) => f.rps.cached, 0),
-          row(`round trip req/s (${flags.concurrency} clients)`, (f) => f.rps.roundTrip, 0),
-          row("req/s cached ÷ round trip", (f) => f.rpsRatio),
+          ["healthz (no key) p50 ms", (f) => f.latency.healthz.p50, 2],
+          ["healthz (no key) p99 ms", (f) => f.latency.healthz.p99, 2],
+          ["cached key p50 ms", (f) => f.latency.cached.p50, 2],
+          ["cached key p99 ms", (f) => f.latency.cached.p99, 2],
+          ["round trip p50 ms", (f) => f.latency.roundTrip.p50, 2],
+          ["round trip p99 ms", (f) => f.latency.roundTrip.p99, 2],
+          ["added by cached key p50 ms", (f) => f.added.cached.p50, 2],
+          ["added by cached key p99 ms", (f) => f.added.cached.p99, 2],
+          ["added by round trip p50 ms", (f) => f.added.roundTrip.p50, 2],
+          ["added by round trip p99 ms", (f) => f.added.roundTrip.p99, 2],
+          [`healthz req/s (${flags.concurrency} clients)`, (f) => f.rps.healthz, 0],
+          [`cached key req/s (${flags.concurrency} clients)`, (f) => f.rps.cached, 0],
+          [`round trip req/s (${flags.concurrency} clients)`, (f) => f.rps.roundTrip, 0],
+          ["req/s cached ÷ round trip", (f) => f.rpsRatio, 2],
         ],
+        rounds,
+        overall,
       ),
     );
     printJsonSummary(

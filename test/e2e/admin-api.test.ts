@@ -3,7 +3,7 @@
 // extension against the platform's own description, and every change leaves exactly one audit event.
 import t, { type Test } from "tap";
 import { startStack } from "../support/stack.js";
-import { adminClient, openaiClient, rawRequest } from "../support/client.js";
+import { adminClient, openaiClient, pageBody, rawRequest } from "../support/client.js";
 import { extensionErrors, openapiErrors, type OpenAISchemaName } from "../support/openapi.js";
 
 // Gateways report the keys they served every 200 ms here (a minute by default), so last_used_at can be watched.
@@ -13,11 +13,6 @@ const admin = adminClient(stack).admin.organization;
 
 function valid(t: Test, name: OpenAISchemaName, value: unknown): void {
   t.same(openapiErrors(name, value), [], `answer validates against OpenAI's ${name}`);
-}
-
-/** What the server sent for a page: the SDK keeps it, as `body`, beside the items it hands out. */
-function pageBody(page: object): unknown {
-  return (page as unknown as { body: unknown }).body;
 }
 
 /** The audit events recorded after `since` (exclusive), oldest first. */

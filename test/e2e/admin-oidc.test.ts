@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import t, { type Test } from "tap";
 import type OpenAI from "openai";
 import { startStack } from "../support/stack.js";
-import { adminClient, rawRequest } from "../support/client.js";
+import { adminClient, pageBody, rawRequest } from "../support/client.js";
 import { startIdentityProvider } from "../support/identity-provider.js";
 import { extensionErrors, openapiErrors, type OpenAISchemaName } from "../support/openapi.js";
 import { createTenant } from "../support/tenant.js";
@@ -35,10 +35,6 @@ function accepted(email: string, jwt: string): void {
 
 function valid(t: Test, name: OpenAISchemaName, value: unknown): void {
   t.same(openapiErrors(name, value), [], `answer validates against OpenAI's ${name}`);
-}
-
-function pageBody(page: object): unknown {
-  return (page as unknown as { body: unknown }).body;
 }
 
 interface ErrorJson {

@@ -21,6 +21,11 @@ export function openaiClient(stack: Stack, apiKey = stack.apiKey, baseURL = stac
   return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 60_000, fetch: testFetch(stack) });
 }
 
+/** What the server sent for a list page: the SDK keeps it, as `body`, beside the items it hands out. */
+export function pageBody(page: object): unknown {
+  return (page as unknown as { body: unknown }).body;
+}
+
 /** The SDK as applications use it, with nothing added: for benches, whose timings a check per answer would skew. */
 export function plainClient(stack: Stack): OpenAI {
   return new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0, timeout: 60_000 });

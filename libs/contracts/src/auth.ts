@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { eventSubject, requestSubject } from "./definitions.js";
+import { PlatformError } from "./errors.js";
 
 /**
  * Who is calling, as `auth` established it. An API key authenticates inference; an admin API key or an
@@ -65,6 +66,17 @@ export type AuditActor = z.infer<typeof AuditActor>;
 
 export const AdministratorRole = z.enum(["owner", "reader"]);
 export type AdministratorRole = z.infer<typeof AdministratorRole>;
+
+/**
+ * A reader asked to change something. The gateway refuses it by HTTP method before anything is parsed; `auth`, which
+ * owns the data, refuses it again for every subject that writes, whoever sends it.
+ */
+export function readerMayNotChange(): PlatformError {
+  return new PlatformError(
+    "permission_denied",
+    "Your role in this organization is `reader`: you can read its administration, not change it.",
+  );
+}
 
 /** An admin API key or a signed-in administrator, acting on one organization. */
 export const AdminPrincipal = z.object({

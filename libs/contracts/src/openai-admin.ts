@@ -38,7 +38,7 @@ export const Project = z.object({
 });
 export type Project = z.infer<typeof Project>;
 
-export const ServiceAccountRole = z.enum(["owner", "member", "none"]);
+const ServiceAccountRole = z.enum(["owner", "member", "none"]);
 
 export const ServiceAccount = z.object({
   object: z.literal("organization.project.service_account"),
@@ -147,7 +147,7 @@ export const AuditLog = z.looseObject({
 });
 export type AuditLog = z.infer<typeof AuditLog>;
 
-export const AUDIT_EVENT_TYPES = [
+const AUDIT_EVENT_TYPES = [
   "api_key.created",
   "api_key.updated",
   "api_key.deleted",
@@ -233,7 +233,7 @@ export const ApiKeyUpdateBody = z
     "Give at least one of `name`, `expires_at`, `expires_in_seconds`, `allowed_models`.",
   );
 
-export const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 60 * 60;
+const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 60 * 60;
 export const ApiKeyRotateBody = z.strictObject({
   grace_period_seconds: z.number().int().min(0).max(MAX_GRACE_PERIOD_SECONDS).optional(),
 });
@@ -271,7 +271,8 @@ export const PageQuery = z.object({
   after: z.string().min(1).max(128).optional(),
 });
 
-const QueryBoolean = z.enum(["true", "false"]).transform((value) => value === "true");
+/** `true` or `false` in a query string, as OpenAI's SDKs send booleans. */
+export const QueryBoolean = z.enum(["true", "false"]).transform((value) => value === "true");
 
 export const ProjectListQuery = PageQuery.extend({ include_archived: QueryBoolean.default(false) });
 export const OwnerProjectAccess = z.enum(["active", "inactive", "any"]);

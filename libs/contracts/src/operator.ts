@@ -45,8 +45,7 @@ export const OidcSettings = z.strictObject({
 });
 export type OidcSettings = z.infer<typeof OidcSettings>;
 
-export const OrganizationStatus = z.enum(["active", "suspended", "deleted"]);
-export type OrganizationStatus = z.infer<typeof OrganizationStatus>;
+const OrganizationStatus = z.enum(["active", "suspended", "deleted"]);
 
 export const Organization = z.object({
   id: z.string(),

@@ -6,7 +6,7 @@ import { AUTH_QUEUE } from "./admin/serve.js";
 import type { AuthContext } from "./context.js";
 
 /** One statement per report, and `last_used_at` only ever moves forward whatever order reports arrive in. */
-export async function recordKeysUsed(ctx: AuthContext, report: KeysUsed): Promise<void> {
+async function recordKeysUsed(ctx: AuthContext, report: KeysUsed): Promise<void> {
   const rows = report.keys.map((key) => sql`(${key.keyId}, ${new Date(key.lastUsedAt)}::timestamptz)`);
   await sql`
     update api_keys set last_used_at = greatest(api_keys.last_used_at, used.at)

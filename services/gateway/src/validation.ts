@@ -31,10 +31,21 @@ export function parseBody<Schema extends z.ZodType>(schema: Schema, body: unknow
       param,
     );
   }
-  const param = paramName(issue.path);
-  throw new PlatformError(
+  throw invalidParameter(issue, "value for", "body");
+}
+
+/** A query string, parsed like a body: its first problem is a 400 naming the parameter. Unknown ones are ignored. */
+export function parseQuery<Schema extends z.ZodType>(schema: Schema, query: unknown): z.output<Schema> {
+  const result = schema.safeParse(query ?? {});
+  if (result.success) return result.data;
+  throw invalidParameter(result.error.issues[0], "query parameter", "query");
+}
+
+function invalidParameter(issue: z.core.$ZodIssue | undefined, what: string, whole: string): PlatformError {
+  const param = issue ? paramName(issue.path) : null;
+  return new PlatformError(
     "invalid_request",
-    `Invalid value for '${param ?? "body"}': ${issue.message}`,
+    `Invalid ${what} '${param ?? whole}': ${issue?.message ?? "invalid"}`,
     param,
   );
 }

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { Bus, Subscription } from "@llmaas/bus";
 import {
   PlatformError,
+  readerMayNotChange,
   type AdminPrincipal,
   type AdminSubject,
   type RequestSubject,
@@ -44,12 +45,7 @@ export function serveAdmin<Req extends z.ZodType<{ principal: AdminPrincipal }>,
 }
 
 async function checkMayChange(ctx: AuthContext, principal: AdminPrincipal): Promise<void> {
-  if (principal.role !== "owner") {
-    throw new PlatformError(
-      "permission_denied",
-      "Your role in this organization is `reader`: you can read its administration, not change it.",
-    );
-  }
+  if (principal.role !== "owner") throw readerMayNotChange();
   const organization = await ctx.db
     .selectFrom("organizations")
     .select("status")

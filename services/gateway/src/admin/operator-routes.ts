@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
 import {
   OidcSettings,
   openaiAdmin,
@@ -8,16 +7,16 @@ import {
   operatorSubjects,
 } from "@llmaas/contracts";
 import { operatorOf } from "../auth/index.js";
-import { parseBody } from "../validation.js";
+import { parseBody, parseQuery } from "../validation.js";
 import { authCaller, type AdminRoutesOptions } from "./call.js";
-import { parseQuery, pathId } from "./params.js";
+import { pathId } from "./params.js";
 
 interface OrganizationParams {
   organization_id: string;
 }
 
 const OrganizationListQuery = openaiAdmin.PageQuery.extend({
-  include_deleted: z.enum(["true", "false"]).default("false"),
+  include_deleted: openaiAdmin.QueryBoolean.default(false),
 });
 
 /** The platform operator's routes (extension): organizations' lifecycle and their administrators' SSO. */
@@ -36,7 +35,7 @@ export function registerOperatorRoutes(app: FastifyInstance, options: AdminRoute
       principal: operatorOf(request),
       limit: query.limit,
       after: query.after ?? null,
-      includeDeleted: query.include_deleted === "true",
+      includeDeleted: query.include_deleted,
     });
   });
   app.get<{ Params: OrganizationParams }>(path, async (request) =>

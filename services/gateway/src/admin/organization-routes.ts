@@ -1,10 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import { adminSubjects, openaiAdmin, PlatformError, type KeySettingsChange } from "@llmaas/contracts";
 import { adminOf } from "../auth/index.js";
-import { parseBody } from "../validation.js";
+import { parseBody, parseQuery } from "../validation.js";
 import { authCaller, type AdminRoutesOptions } from "./call.js";
 import { registerExport } from "./export.js";
-import { auditLogFilter, checkAllowedModels, parseQuery, pathId } from "./params.js";
+import { auditLogFilter, checkAllowedModels, pathId } from "./params.js";
 
 interface ProjectParams {
   project_id: string;

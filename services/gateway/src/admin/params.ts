@@ -1,7 +1,6 @@
-import type { z } from "zod";
 import type { Catalogue } from "@llmaas/catalogue";
 import { AuditLogFilter, PlatformError } from "@llmaas/contracts";
-import { paramName } from "../validation.js";
+import { parseQuery } from "../validation.js";
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -10,18 +9,6 @@ export function pathId(value: string, kind: string): string {
   if (!ID.test(value))
     throw new PlatformError("not_found", `No ${kind} found with id '${value.slice(0, 128)}'.`);
   return value;
-}
-
-export function parseQuery<Schema extends z.ZodType>(schema: Schema, query: unknown): z.output<Schema> {
-  const result = schema.safeParse(query ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const param = issue ? paramName(issue.path) : null;
-  throw new PlatformError(
-    "invalid_request",
-    `Invalid query parameter '${param ?? "query"}': ${issue?.message ?? "invalid"}`,
-    param,
-  );
 }
 
 /** Node's query parser leaves OpenAI's bracketed names as they are: `project_ids[]=a&project_ids[]=b`. */

@@ -4,6 +4,7 @@ import {
   authAuthenticate,
   credentialsRevoked,
   PlatformError,
+  readerMayNotChange,
   type AdminPrincipal,
   type ApiKeyPrincipal,
   type AuthPrincipal,
@@ -25,9 +26,9 @@ declare module "fastify" {
  * Which credentials a route takes: project API keys the inference API, admin keys and administrators' tokens their
  * organization's Administration API, the operator token the operator's routes. Anything else is a 403.
  */
-export type RouteScope = "inference" | "organization" | "operator";
+type RouteScope = "inference" | "organization" | "operator";
 
-export function scopeOf(url: string): RouteScope | null {
+function scopeOf(url: string): RouteScope | null {
   const path = url.split("?", 1)[0] ?? "";
   if (!path.startsWith("/v1/")) return null;
   if (path === "/v1/organization" || path.startsWith("/v1/organization/")) return "organization";
@@ -54,10 +55,7 @@ function checkScope(scope: RouteScope, principal: Principal, method: string): vo
         : principal.kind === "operator";
   if (!accepted) throw new PlatformError("permission_denied", WRONG_CREDENTIAL[scope]);
   if (scope === "organization" && "role" in principal && principal.role === "reader" && !isRead(method)) {
-    throw new PlatformError(
-      "permission_denied",
-      "Your role in this organization is `reader`: you can read its administration, not change it.",
-    );
+    throw readerMayNotChange();
   }
 }
 
