@@ -12,7 +12,8 @@ const EMBED_ENTRY = `
     created: 2026-11-21
     source: "{{embedModel}}"
     capabilities: [embeddings]
-    context_length: 256`;
+    context_length: 256
+    pricing: { input_per_million: 0.1 }`;
 
 const stack = await startStack({
   catalogue: `
@@ -25,6 +26,7 @@ models:
     source: "{{chatModel}}"
     capabilities: [chat]
     context_length: 512
+    pricing: { input_per_million: 0.5, output_per_million: 1.5 }
     runtime:
       threads: 1
       sequences: 2

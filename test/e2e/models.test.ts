@@ -14,7 +14,7 @@ const deprecatedOn = day(-10);
 const retiresOn = day(200);
 const retiredOn = day(-30);
 
-const model = (id: string, extra: string) => `
+const model = (id: string, extra: string, pricing = "{}") => `
   - id: ${id}
     owned_by: llmaas
     family: tiny
@@ -22,43 +22,58 @@ const model = (id: string, extra: string) => `
     source: "{{chatModel}}"
     context_length: 512
     license: apache-2.0
+    pricing: ${pricing}
     runtime:
       threads: 1
       sequences: 1${extra}`;
 
-const stack = await startStack({
-  catalogue: `
+const CATALOGUE = `
 models:${model(
-    "tiny-chat",
-    `
+  "tiny-chat",
+  `
     capabilities: [chat]
     languages: [en, fr-CA]
     ip_indemnified: true`,
-  )}${model(
-    "tiny-chat-old",
-    `
+  `{ input_per_million: 0.15, output_per_million: "0.6" }`,
+)}${model(
+  "tiny-chat-old",
+  `
     capabilities: [chat]
     lifecycle:
       status: deprecated
       deprecated_on: ${deprecatedOn}
       retires_on: ${retiresOn}
       replacement: tiny-chat`,
-  )}${model(
-    "tiny-chat-gone",
-    `
+  `{ input_per_million: "0.000001", output_per_million: 12.5, audio_per_minute: 0.006 }`,
+)}${model(
+  "tiny-chat-gone",
+  `
     capabilities: [chat]
     lifecycle: { status: retired, retired_on: ${retiredOn}, replacement: tiny-chat }`,
-  )}${model(
-    "tiny-complete",
-    `
+)}${model(
+  "tiny-complete",
+  `
     capabilities: [completion]`,
-  )}
+  "{ input_per_million: 2 }",
+)}
 aliases:
   chat-default: tiny-chat
   chat-legacy: tiny-chat-old
-`,
-});
+`;
+const stack = await startStack({ catalogue: CATALOGUE });
 t.teardown(() => stack.stop());
+
+/** `pricing` as `/v1/models` should show it: the catalogue's own prices, in the platform's currency (EUR). */
+function cataloguePricing(id: string) {
+  const pricing = parseCatalogue(CATALOGUE, "/").find(id)?.pricing;
+  if (!pricing) throw new Error(`${id} is not in the test catalogue`);
+  return {
+    currency: "eur",
+    input_per_million: Number(pricing.inputPerMillion),
+    output_per_million: Number(pricing.outputPerMillion),
+    audio_per_minute: Number(pricing.audioPerMinute),
+  };
+}
 const client = openaiClient(stack);
 
 const noticeHeaders = {
@@ -102,7 +117,26 @@ void t.test("GET /v1/models lists every model, retired included, with its lifecy
     license: "apache-2.0",
     ip_indemnified: true,
     lifecycle: { status: "active" },
+    pricing: { currency: "eur", input_per_million: 0.15, output_per_million: 0.6, audio_per_minute: 0 },
   });
+  for (const entry of data) {
+    t.same(
+      entry.pricing,
+      cataloguePricing(entry.id as string),
+      `${String(entry.id)}: the catalogue's prices`,
+    );
+  }
+  t.same(data[1]?.pricing, {
+    currency: "eur",
+    input_per_million: 0.000001,
+    output_per_million: 12.5,
+    audio_per_minute: 0.006,
+  });
+  t.same(
+    data[2]?.pricing,
+    { currency: "eur", input_per_million: 0, output_per_million: 0, audio_per_minute: 0 },
+    "pricing: {} is free",
+  );
   t.match(data[1], {
     shutdown_date: retiresOn,
     languages: [],
@@ -139,6 +173,7 @@ void t.test("GET /v1/models/{id} by id or alias; a deprecated model carries its 
     t.equal(deprecated.status, 200);
     t.same(openapiErrors("Model", deprecated.json), []);
     t.match(deprecated.json, { id: "tiny-chat-old", lifecycle: { status: "deprecated" } });
+    t.same((deprecated.json as { pricing: unknown }).pricing, cataloguePricing("tiny-chat-old"), name);
     t.same(headersOf(deprecated.headers), noticeHeaders, `${name}: Deprecation, Sunset and Link`);
   }
 

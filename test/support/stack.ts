@@ -141,6 +141,7 @@ models:
     source: "{{chatModel}}"
     capabilities: [chat, completion, tools]
     context_length: 512
+    pricing: { input_per_million: 0.5, output_per_million: 1.5 }
     runtime:
       threads: 1
       sequences: 4
@@ -152,6 +153,7 @@ models:
     context_length: 256
     embeddings:
       dimensions: 64
+    pricing: { input_per_million: 0.1 }
     runtime:
       threads: 1
       sequences: 2

@@ -9,8 +9,10 @@ import {
   statusAt,
   type LifecycleView,
 } from "./lifecycle.js";
+import { Pricing } from "./pricing.js";
 
 export { addCalendarMonths, startOfDay, type LifecycleView } from "./lifecycle.js";
+export { priceUsage, type ModelPricing } from "./pricing.js";
 
 export const Capability = z.enum(["chat", "completion", "embeddings", "tools", "vision", "audio"]);
 export type Capability = z.infer<typeof Capability>;
@@ -47,6 +49,8 @@ const ModelEntry = z.strictObject({
   /** Whether the model's provider indemnifies customers against IP claims; never claimed unless stated. */
   ip_indemnified: z.boolean().default(false),
   lifecycle: Lifecycle.default({ status: "active" }),
+  /** What the model costs, in the platform's currency (`CURRENCY`); required, `{}` for a free model. */
+  pricing: Pricing,
   /** Required of a model with the `embeddings` capability. */
   embeddings: z
     .strictObject({

@@ -9,7 +9,8 @@ const entry = (id: string, extra = "") => `
     created: 2026-01-01
     source: models/${id}.gguf
     capabilities: [chat]
-    context_length: 4096${extra}`;
+    context_length: 4096
+    pricing: { input_per_million: 0.2, output_per_million: 0.8 }${extra}`;
 
 void t.test("a valid catalogue resolves paths, aliases and runtime defaults", async (t) => {
   const catalogue = parseCatalogue(

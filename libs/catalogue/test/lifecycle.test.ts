@@ -9,6 +9,7 @@ const entry = (id: string, lifecycle = "") => `
     created: 2025-01-01
     source: models/${id}.gguf
     capabilities: [chat]
+    pricing: {}
     context_length: 4096${lifecycle && `\n    lifecycle: ${lifecycle}`}`;
 
 const deprecated = (on: string, retires: string, replacement = "new") =>

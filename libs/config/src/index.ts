@@ -50,3 +50,14 @@ export const databaseEnv = {
 export const catalogueEnv = {
   CATALOGUE_PATH: z.string().min(1).default("infra/catalogue.yaml"),
 } as const;
+
+export const pricingEnv = {
+  /**
+   * The platform's currency: the catalogue's prices are in it, and every cost is reported in it. Changing it does
+   * not convert the catalogue's numbers, so change both together.
+   */
+  CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/, "CURRENCY is an ISO 4217 code such as EUR")
+    .default("EUR"),
+} as const;

@@ -164,14 +164,22 @@ export const llmCancel = eventSubject("llm.v1.cancel", InferenceCancel);
 export const UsageStatus = z.enum(["completed", "cancelled", "failed"]);
 export type UsageStatus = z.infer<typeof UsageStatus>;
 
+/** What a request did, as metering groups it: the completions usage covers both chat and legacy completions. */
+export const UsageOperation = z.enum(["chat.completions", "completions", "embeddings", "audio.transcriptions"]);
+export type UsageOperation = z.infer<typeof UsageOperation>;
+
 const usageCounts = {
   requestId: z.string().min(1),
   keyId: z.string(),
   endUser: z.string().nullable(),
   model: z.string(),
-  operation: z.enum(["chat.completions", "completions", "embeddings"]),
+  operation: UsageOperation,
+  /** Input tokens. */
   promptTokens: z.number().int().nonnegative(),
+  /** Output tokens. */
   completionTokens: z.number().int().nonnegative(),
+  /** Audio billed, in whole seconds (rounded up per request); absent from events published before audio. */
+  audioSeconds: z.number().int().nonnegative().default(0),
   status: UsageStatus,
   servedBy: z.string(),
   startedAt: z.iso.datetime(),

@@ -19,6 +19,8 @@ import { registerTracing } from "./tracing.js";
 export interface GatewayOptions {
   bus: Bus;
   catalogue: Catalogue;
+  /** The platform's currency (`CURRENCY`): the catalogue's prices are in it. */
+  currency: string;
   logger: Logger;
   bodyLimitBytes: number;
   authTimeoutMs: number;
@@ -106,7 +108,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
-  registerModelRoutes(app, options.catalogue);
+  registerModelRoutes(app, options.catalogue, options.currency);
   const inference = {
     bus: options.bus,
     catalogue: options.catalogue,

@@ -1,10 +1,11 @@
 import { z } from "zod";
-import { busEnv, catalogueEnv, commonEnv, parseConfig } from "@llmaas/config";
+import { busEnv, catalogueEnv, commonEnv, parseConfig, pricingEnv } from "@llmaas/config";
 
 export const gatewayEnv = {
   ...commonEnv,
   ...busEnv,
   ...catalogueEnv,
+  ...pricingEnv,
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Largest request body accepted; long-document prompts need room, unbounded bodies are a memory attack. */

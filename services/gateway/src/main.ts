@@ -19,6 +19,7 @@ const bus = await Bus.connect({
 const app = buildGateway({
   bus,
   catalogue,
+  currency: config.CURRENCY,
   logger,
   bodyLimitBytes: config.BODY_LIMIT_BYTES,
   authTimeoutMs: config.AUTH_TIMEOUT_MS,

@@ -14,17 +14,20 @@ import {
 } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 import type { GenerationEvent, ModelEngine, PreparedRequest } from "./engine.js";
-import { publishUsage, usageEventOf } from "./usage.js";
+import { usageEventOf } from "./usage.js";
+import type { UsageOutbox } from "./usage-outbox.js";
 
 export interface LlmWorkerOptions {
   bus: Bus;
   engines: ModelEngine[];
   logger: Logger;
   workerId: string;
+  /** The process's one outbox: each request's usage goes there, to be published until acknowledged. */
+  usageOutbox: UsageOutbox;
 }
 
 export interface LlmWorker {
-  /** Stops taking requests, lets those in flight finish, and waits for their usage to be published. */
+  /** Stops taking requests and lets those in flight finish; their usage is then in the outbox. */
   stop(): Promise<void>;
 }
 
@@ -38,7 +41,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  * the outcome, with the request id as message id so that a retried publish is not counted twice.
  */
 export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWorker> {
-  const { bus, engines, logger, workerId } = options;
+  const { bus, engines, logger, workerId, usageOutbox } = options;
   await ensureStream(bus, usageStream);
 
   const active = new Map<string, AbortController>();
@@ -84,7 +87,7 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
           const usage = await runGeneration(engine, request, prepared);
           span.setAttribute("gen_ai.usage.output_tokens", usage.completionTokens);
           if (usage.status === "failed") span.setStatus({ code: SpanStatusCode.ERROR });
-          await publishUsage(bus, logger, usage);
+          usageOutbox.enqueue(usage);
         } finally {
           span.end();
         }

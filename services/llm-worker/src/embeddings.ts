@@ -18,8 +18,8 @@ import {
   type UsageStatus,
 } from "@llmaas/contracts";
 import type { CatalogueModel } from "@llmaas/catalogue";
-import type { Logger } from "@llmaas/telemetry";
-import { publishUsage, usageEventOf } from "./usage.js";
+import { usageEventOf } from "./usage.js";
+import type { UsageOutbox } from "./usage-outbox.js";
 
 /** Inputs as token ids, checked against the model's context window; `promptTokens` is what will be evaluated. */
 export interface PreparedEmbeddings {
@@ -174,12 +174,13 @@ function unitLength(vector: readonly number[]): Float32Array {
 export interface EmbeddingWorkerOptions {
   bus: Bus;
   engines: EmbeddingEngine[];
-  logger: Logger;
   workerId: string;
+  /** The process's one outbox: each request's usage goes there, to be published until acknowledged. */
+  usageOutbox: UsageOutbox;
 }
 
 export interface EmbeddingWorker {
-  /** Stops taking requests, answers those in flight, and waits for their usage to be published. */
+  /** Stops taking requests and answers those in flight; their usage is then in the outbox. */
   stop(): Promise<void>;
 }
 
@@ -189,7 +190,7 @@ export interface EmbeddingWorker {
  * (too long, bad token ids) costs nothing.
  */
 export async function startEmbeddingWorker(options: EmbeddingWorkerOptions): Promise<EmbeddingWorker> {
-  const { bus, engines, logger, workerId } = options;
+  const { bus, engines, workerId, usageOutbox } = options;
   await ensureStream(bus, usageStream);
 
   const running = new Set<Promise<unknown>>();
@@ -231,20 +232,16 @@ export async function startEmbeddingWorker(options: EmbeddingWorkerOptions): Pro
         promptTokens: prepared.promptTokens,
       };
     } finally {
-      void track(
-        publishUsage(
-          bus,
-          logger,
-          usageEventOf(request, {
-            model: engine.entry.id,
-            operation: "embeddings",
-            promptTokens: prepared.promptTokens,
-            completionTokens: 0,
-            status,
-            servedBy: workerId,
-            startedAt,
-          }),
-        ),
+      usageOutbox.enqueue(
+        usageEventOf(request, {
+          model: engine.entry.id,
+          operation: "embeddings",
+          promptTokens: prepared.promptTokens,
+          completionTokens: 0,
+          status,
+          servedBy: workerId,
+          startedAt,
+        }),
       );
     }
   }

@@ -5,6 +5,7 @@ import { loadLlmWorkerConfig } from "./config.js";
 import { createLlama, ModelEngine } from "./engine.js";
 import { startLlmWorker } from "./app.js";
 import { EmbeddingEngine, startEmbeddingWorker } from "./embeddings.js";
+import { UsageOutbox } from "./usage-outbox.js";
 
 const config = loadLlmWorkerConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("llm-worker", config);
@@ -52,16 +53,25 @@ const bus = await Bus.connect({
   logger,
   namespace: config.BUS_NAMESPACE,
 });
-const worker = await startLlmWorker({ bus, engines, logger, workerId: instanceId });
-const embeddingWorker = await startEmbeddingWorker({ bus, engines: embedders, logger, workerId: instanceId });
+const usageOutbox = new UsageOutbox({ bus, logger });
+const worker = await startLlmWorker({ bus, engines, logger, workerId: instanceId, usageOutbox });
+const embeddingWorker = await startEmbeddingWorker({
+  bus,
+  engines: embedders,
+  workerId: instanceId,
+  usageOutbox,
+});
 logger.info({ models: [...engines, ...embedders].map((engine) => engine.entry.id) }, "llm-worker ready");
 
 stopOnSignals({
   logger,
   graceMs: config.SHUTDOWN_GRACE_MS,
   stop: async () => {
+    const stopping = Date.now();
     await worker.stop();
     await embeddingWorker.stop();
+    // What is left of the grace period, less a margin to log what could not be published before the exit.
+    await usageOutbox.drain(config.SHUTDOWN_GRACE_MS - (Date.now() - stopping) - 1_000);
     await bus.drain();
     for (const engine of engines) await engine.dispose();
     for (const engine of embedders) await engine.dispose();

@@ -20,6 +20,7 @@ const catalogue = parseCatalogue(
     source: ${model.path}
     capabilities: [chat]
     context_length: 2048
+    pricing: {}
     runtime:
       threads: 1
       sequences: 3

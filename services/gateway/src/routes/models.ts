@@ -16,9 +16,25 @@ export type ModelObject = openai.Model & {
   license: string | null;
   ip_indemnified: boolean;
   lifecycle: LifecycleView;
+  pricing: ModelPricingObject;
 };
 
-export function toModelObject(model: CatalogueModel, lifecycle: LifecycleView): ModelObject {
+/**
+ * What the model costs, in the platform's currency, lowercase as OpenAI's costs API writes it (`eur`). The catalogue
+ * keeps exact decimals (at most 6 places), which JSON numbers show unchanged; metering bills from the same prices.
+ */
+export interface ModelPricingObject {
+  currency: string;
+  input_per_million: number;
+  output_per_million: number;
+  audio_per_minute: number;
+}
+
+export function toModelObject(
+  model: CatalogueModel,
+  lifecycle: LifecycleView,
+  currency: string,
+): ModelObject {
   return {
     id: model.id,
     object: "model",
@@ -37,19 +53,27 @@ export function toModelObject(model: CatalogueModel, lifecycle: LifecycleView): 
     license: model.license,
     ip_indemnified: model.ip_indemnified,
     lifecycle,
+    pricing: {
+      currency: currency.toLowerCase(),
+      input_per_million: Number(model.pricing.inputPerMillion),
+      output_per_million: Number(model.pricing.outputPerMillion),
+      audio_per_minute: Number(model.pricing.audioPerMinute),
+    },
   };
 }
 
 /**
  * Retired models stay listed, with their status and replacement, so a client holding an old id can find out what
- * to use instead; requests to them get 410 `model_retired`.
+ * to use instead; requests to them get 410 `model_retired`. Prices are in `currency` (`CURRENCY`).
  */
-export function registerModelRoutes(app: FastifyInstance, catalogue: Catalogue): void {
+export function registerModelRoutes(app: FastifyInstance, catalogue: Catalogue, currency: string): void {
   app.get("/v1/models", async (): Promise<{ object: "list"; data: ModelObject[] }> => {
     const now = new Date();
     return {
       object: "list",
-      data: catalogue.models.map((model) => toModelObject(model, catalogue.lifecycleAt(model, now))),
+      data: catalogue.models.map((model) =>
+        toModelObject(model, catalogue.lifecycleAt(model, now), currency),
+      ),
     };
   });
 
@@ -58,6 +82,6 @@ export function registerModelRoutes(app: FastifyInstance, catalogue: Catalogue):
     if (!model) throw modelNotFound(request.params.id);
     const lifecycle = catalogue.lifecycleAt(model, new Date());
     void reply.headers(lifecycleHeaders(lifecycle));
-    return toModelObject(model, lifecycle);
+    return toModelObject(model, lifecycle, currency);
   });
 }
