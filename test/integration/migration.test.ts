@@ -1,6 +1,6 @@
 // Migration 0002 (organizations) on a database that holds what the platform held before it: every legacy key keeps
 // working under the same string, in a project of its former tenant, usage follows its keys, and `down` gives the
-// legacy shape back.
+// legacy shape back. Then 0003 (metering): the new aggregates hold the same totals, and `down` gives 0002's back.
 import t from "tap";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import pg from "pg";
@@ -46,6 +46,20 @@ interface LegacyDatabase {
   };
 }
 
+/** usage_hourly as migration 0002 made it (0003 replaces it). */
+interface Database0002 extends Omit<Database, "usage_hourly"> {
+  usage_hourly: {
+    hour: Date | string;
+    organization_id: string;
+    project_id: string;
+    key_id: string;
+    model: string;
+    requests: string;
+    prompt_tokens: string;
+    completion_tokens: string;
+  };
+}
+
 const SERVER_KEY = `test-server-key-${randomBytes(8).toString("hex")}`;
 const DEFAULT_ORGANIZATION = "org_default";
 
@@ -81,6 +95,7 @@ t.teardown(async () => {
   await admin((client) => client.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`));
 });
 const legacy = db as unknown as Kysely<LegacyDatabase>;
+const at0002 = db as unknown as Kysely<Database0002>;
 
 {
   const result = await createMigrator(db).migrateTo("0001_initial");
@@ -263,7 +278,7 @@ void t.test("the database starts in the legacy shape", async (t) => {
 });
 
 void t.test("migrating to latest moves legacy keys and usage into organizations", async (t) => {
-  const results = await createMigrator(db).migrateToLatest();
+  const results = await createMigrator(db).migrateTo("0002_organizations");
   t.notOk(results.error, "the migration succeeds");
   t.same(
     results.results?.map((r) => [r.migrationName, r.direction, r.status]),
@@ -394,7 +409,7 @@ void t.test("migrating to latest moves legacy keys and usage into organizations"
 
   await t.test("usage_hourly is the aggregate of usage_events", async (t) => {
     const events = await db.selectFrom("usage_events").selectAll().execute();
-    const hourly = await db.selectFrom("usage_hourly").selectAll().execute();
+    const hourly = await at0002.selectFrom("usage_hourly").selectAll().execute();
     const actual = hourly.map((row) => hourlyRow([row.organization_id, row.project_id], row)).sort();
     t.same(
       actual,
@@ -489,6 +504,7 @@ void t.test("migrating down one step gives the legacy shape back", async (t) => 
     [
       ["0001_initial", true],
       ["0002_organizations", false],
+      ["0003_metering", false],
     ],
   );
   t.same(await columnsOf("api_keys"), ["id", "tenant_id", "name", "secret_hash", "created_at", "revoked_at"]);
@@ -533,3 +549,54 @@ void t.test("migrating down one step gives the legacy shape back", async (t) => 
     "usage_hourly is rebuilt, with the totals it had before the migration",
   );
 });
+
+void t.test(
+  "0003 folds the usage into minute, hour and day aggregates, and down gives 0002's back",
+  async (t) => {
+    const up = await createMigrator(db).migrateToLatest();
+    t.notOk(up.error, "migrating to latest succeeds");
+    const events = await db.selectFrom("usage_events").selectAll().execute();
+    t.ok(events.length > 0, "there is usage to fold");
+    t.ok(
+      events.every(
+        (event) => event.currency === null && event.input_cost_pico === "0" && event.audio_seconds === 0,
+      ),
+      "events from before prices cost nothing and name no currency",
+    );
+    for (const table of ["usage_minute", "usage_hourly", "usage_daily"] as const) {
+      const rows = await db.selectFrom(table).selectAll().execute();
+      const sum = (pick: (row: (typeof rows)[number]) => string) =>
+        rows.reduce((n, row) => n + Number(pick(row)), 0);
+      t.same(
+        [sum((row) => row.requests), sum((row) => row.input_tokens), sum((row) => row.output_tokens)],
+        [
+          events.length,
+          events.reduce((n, event) => n + event.prompt_tokens, 0),
+          events.reduce((n, event) => n + event.completion_tokens, 0),
+        ],
+        `${table} holds the events' totals`,
+      );
+    }
+    const hourlyAfterUp = await db.selectFrom("usage_hourly").selectAll().execute();
+    t.same(
+      hourlyAfterUp
+        .map((row) => [row.end_user === "" || events.some((e) => e.end_user === row.end_user)])
+        .flat(),
+      hourlyAfterUp.map(() => true),
+      "end users are kept, '' standing for none",
+    );
+
+    await migrateDown(db);
+    const hourly = await at0002.selectFrom("usage_hourly").selectAll().execute();
+    t.same(
+      hourly.map((row) => hourlyRow([row.organization_id, row.project_id], row)).sort(),
+      aggregate(events, (e) => [e.organization_id, e.project_id]),
+      "0002's usage_hourly is rebuilt from the hourly aggregate",
+    );
+    t.same(
+      await columnsOf("usage_events").then((c) => c.includes("input_cost_pico")),
+      false,
+      "prices are gone",
+    );
+  },
+);

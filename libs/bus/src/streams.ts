@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  StorageType,
   jetstreamManager,
   type Consumer,
   type StreamConfig,
@@ -19,6 +20,8 @@ export async function ensureStream(bus: Bus, definition: StreamDefinition): Prom
   const config: Partial<StreamConfig> & { name: string } = {
     name,
     subjects: definition.subjects.map((subject) => bus.subject(subject)),
+    // Usage is money: kept on disk, so a NATS restart loses nothing.
+    storage: StorageType.File,
     duplicate_window: nanos(definition.duplicateWindowMs),
     max_age: nanos(definition.maxAgeMs),
   };
@@ -55,12 +58,22 @@ export async function ensureDurableConsumer(
   options: DurableConsumerOptions,
 ): Promise<Consumer> {
   const jsm = await jetstreamManager(bus.nc);
-  await jsm.consumers.add(streamName, {
+  const config = {
     durable_name: options.durableName,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(options.ackWaitMs),
     max_ack_pending: options.maxAckPending,
-  });
+  };
+  try {
+    await jsm.consumers.add(streamName, config);
+  } catch (error) {
+    // The consumer exists with other settings (a new release, or another instance's configuration): bring it to ours.
+    if (!/already exists|consumer name already in use/i.test(String(error))) throw error;
+    await jsm.consumers.update(streamName, options.durableName, {
+      ack_wait: config.ack_wait,
+      max_ack_pending: config.max_ack_pending,
+    });
+  }
   return bus.js.consumers.get(streamName, options.durableName);
 }

@@ -6,3 +6,4 @@ export * from "./admin.js";
 export * from "./operator.js";
 export * as openai from "./openai.js";
 export * as openaiAdmin from "./openai-admin.js";
+export * from "./metering.js";

@@ -116,6 +116,9 @@ export interface AuditLogsTable {
   details: Json<unknown> | null;
 }
 
+/** bigint columns too; a cost in pico-units of the currency may exceed 2^53. */
+type Amount = ColumnType<string, bigint | string | number, bigint | string | number>;
+
 export interface UsageEventsTable {
   request_id: string;
   organization_id: string;
@@ -126,22 +129,47 @@ export interface UsageEventsTable {
   operation: string;
   prompt_tokens: number;
   completion_tokens: number;
+  audio_seconds: ColumnType<number, number | undefined, number>;
   status: string;
   served_by: string;
   started_at: Date | string;
   finished_at: Date | string;
   recorded_at: DefaultedTimestamp;
+  /** Null for events recorded before prices existed (their costs are 0). */
+  currency: string | null;
+  /** The prices in force when the event was recorded: pico-units per token, per token, per audio minute. */
+  input_price_pico: Amount;
+  output_price_pico: Amount;
+  audio_price_pico: Amount;
+  input_cost_pico: Amount;
+  output_cost_pico: Amount;
+  audio_cost_pico: Amount;
 }
 
-export interface UsageHourlyTable {
-  hour: Date | string;
+/** `usage_minute`, `usage_hourly` and `usage_daily`: the same sums over buckets of one minute, hour and day. */
+export interface UsageAggregateTable {
   organization_id: string;
+  bucket_start: Date | string;
   project_id: string;
   key_id: string;
   model: string;
+  /** '' when the requests named no end user. */
+  end_user: string;
+  operation: string;
   requests: Counter;
-  prompt_tokens: Counter;
-  completion_tokens: Counter;
+  input_tokens: Counter;
+  output_tokens: Counter;
+  audio_seconds: Counter;
+  input_cost_pico: Amount;
+  output_cost_pico: Amount;
+  audio_cost_pico: Amount;
+}
+
+export interface MeteringOutboxTable {
+  id: Generated<string>;
+  created_at: DefaultedTimestamp;
+  /** What one committed batch added to the aggregates, as published to billing consumers. */
+  changes: Json<unknown>;
 }
 
 export interface AuthDatabase {
@@ -158,7 +186,10 @@ export interface AuthDatabase {
 
 export interface MeteringDatabase {
   usage_events: UsageEventsTable;
-  usage_hourly: UsageHourlyTable;
+  usage_minute: UsageAggregateTable;
+  usage_hourly: UsageAggregateTable;
+  usage_daily: UsageAggregateTable;
+  metering_outbox: MeteringOutboxTable;
 }
 
 /** Every table: for migrations and tests, which set up and inspect the whole database. */

@@ -1,104 +1,78 @@
 import type { Kysely } from "kysely";
-import type { Consumer, JsMsg } from "@nats-io/jetstream";
-import { ensureDurableConsumer, ensureStream, type Bus } from "@llmaas/bus";
-import { usageStream, type UsageEvent } from "@llmaas/contracts";
+import type { Bus } from "@llmaas/bus";
+import type { Catalogue } from "@llmaas/catalogue";
+import { meteringStream } from "@llmaas/contracts";
+import { ensureStream } from "@llmaas/bus";
 import type { MeteringDatabase } from "@llmaas/db";
 import type { Logger } from "@llmaas/telemetry";
-import { recordUsage } from "./store.js";
-import { StoredUsageEvent } from "./usage-versions.js";
-
-export const METERING_CONSUMER = "metering";
+import { startIngest } from "./ingest/consumer.js";
+import { DeadLetters } from "./ingest/dead-letters.js";
+import { startOutboxPublisher } from "./outbox.js";
+import { retentionHorizon, startRetention } from "./retention.js";
 
 export interface MeteringOptions {
   bus: Bus;
   db: Kysely<MeteringDatabase>;
   logger: Logger;
+  catalogue: Catalogue;
+  /** ISO 4217, upper case: the currency of the catalogue's prices. */
+  currency: string;
   batchSize: number;
-  /** How long one fetch waits for the batch to fill before writing what it has. */
-  fetchWaitMs?: number;
-  /** After a failed write, when the batch is offered again. */
+  lingerMs?: number;
+  ackWaitMs?: number;
+  maxDeliveries?: number;
+  retentionDays?: number;
+  retentionIntervalMs?: number;
+  /** After a write failed because the database was unreachable, when the batch is tried again. */
   retryDelayMs?: number;
+  /** How often the outbox is swept for changes left unpublished. */
+  outboxSweepMs?: number;
 }
 
 export interface Metering {
-  /** Finishes the batch in hand (written and acknowledged, or left for redelivery) and stops fetching. */
+  deadLetters: DeadLetters;
+  /** Finishes the batch in hand (written and acknowledged, or left for redelivery) and stops. */
   stop(): Promise<void>;
 }
 
 /**
- * Consumes usage events from JetStream through one durable consumer shared by every metering instance, writes each
- * batch in one transaction and acknowledges only after the commit. A crash before the ack means redelivery, which
- * the store's idempotent write absorbs.
+ * Everything metering does: ingest usage into raw events and aggregates, publish each commit's changes for billing,
+ * and delete raw events past retention.
  */
 export async function startMetering(options: MeteringOptions): Promise<Metering> {
-  const { bus, db, logger, batchSize } = options;
-  const fetchWaitMs = options.fetchWaitMs ?? 1000;
-  const retryDelayMs = options.retryDelayMs ?? 2000;
-  const streamName = await ensureStream(bus, usageStream);
-  const consumer: Consumer = await ensureDurableConsumer(bus, streamName, {
-    durableName: METERING_CONSUMER,
-    ackWaitMs: 30_000,
-    maxAckPending: batchSize * 4,
+  const { bus, db, logger } = options;
+  const retryDelayMs = options.retryDelayMs ?? 1000;
+  const retentionDays = options.retentionDays ?? 400;
+  await ensureStream(bus, meteringStream);
+  const deadLetters = new DeadLetters(bus, logger, retryDelayMs);
+  const outbox = startOutboxPublisher({ bus, db, logger, sweepIntervalMs: options.outboxSweepMs ?? 5000 });
+  const ingest = await startIngest({
+    bus,
+    db,
+    logger,
+    catalogue: options.catalogue,
+    currency: options.currency,
+    deadLetters,
+    batchSize: options.batchSize,
+    lingerMs: options.lingerMs ?? 50,
+    ackWaitMs: options.ackWaitMs ?? 30_000,
+    maxDeliveries: options.maxDeliveries ?? 5,
+    acceptsFinishedAfter: () => retentionHorizon(retentionDays),
+    retryDelayMs,
+    onCommitted: () => outbox.notify(),
   });
-
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      try {
-        const batch = await consumer.fetch({ max_messages: batchSize, expires: fetchWaitMs });
-        const messages: JsMsg[] = [];
-        for await (const msg of batch) messages.push(msg);
-        await writeBatch(messages);
-      } catch (error) {
-        if (!running) break;
-        logger.error({ err: error }, "metering fetch failed; retrying");
-        await sleep(retryDelayMs);
-      }
-    }
-  })();
-
-  async function writeBatch(messages: JsMsg[]): Promise<void> {
-    if (messages.length === 0) return;
-    const events: UsageEvent[] = [];
-    const valid: JsMsg[] = [];
-    for (const msg of messages) {
-      const parsed = StoredUsageEvent.safeParse(safeJson(msg));
-      if (parsed.success) {
-        events.push(parsed.data);
-        valid.push(msg);
-      } else {
-        // Redelivering a message that can never parse would block nothing but would loop forever; it is dropped
-        // and logged by sequence so it can be found in the stream.
-        logger.error({ streamSequence: msg.seq }, "usage event does not match its schema; terminated");
-        msg.term();
-      }
-    }
-    try {
-      const recorded = await recordUsage(db, events);
-      await Promise.all(valid.map((msg) => msg.ackAck()));
-      logger.debug({ received: events.length, recorded }, "usage batch written");
-    } catch (error) {
-      logger.error({ err: error, count: valid.length }, "usage batch not written; will be redelivered");
-      for (const msg of valid) msg.nak(retryDelayMs);
-    }
-  }
-
+  const retention = startRetention({
+    db,
+    logger,
+    retentionDays,
+    intervalMs: options.retentionIntervalMs ?? 60 * 60 * 1000,
+  });
   return {
+    deadLetters,
     async stop() {
-      running = false;
-      await loop;
+      await ingest.stop();
+      await outbox.stop();
+      await retention.stop();
     },
   };
-}
-
-function safeJson(msg: JsMsg): unknown {
-  try {
-    return msg.json();
-  } catch {
-    return undefined;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,4 +1,5 @@
 import { Bus } from "@llmaas/bus";
+import { loadCatalogue } from "@llmaas/catalogue";
 import { createDatabase, type MeteringDatabase } from "@llmaas/db";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadMeteringConfig } from "./config.js";
@@ -18,7 +19,19 @@ const bus = await Bus.connect({
   logger,
   namespace: config.BUS_NAMESPACE,
 });
-const metering = await startMetering({ bus, db, logger, batchSize: config.METERING_BATCH_SIZE });
+const metering = await startMetering({
+  bus,
+  db,
+  logger,
+  catalogue: await loadCatalogue(config.CATALOGUE_PATH),
+  currency: config.CURRENCY,
+  batchSize: config.METERING_BATCH_SIZE,
+  lingerMs: config.METERING_LINGER_MS,
+  ackWaitMs: config.METERING_ACK_WAIT_MS,
+  maxDeliveries: config.METERING_MAX_DELIVERIES,
+  retentionDays: config.USAGE_RETENTION_DAYS,
+  retentionIntervalMs: config.USAGE_RETENTION_INTERVAL_MS,
+});
 logger.info({}, "metering ready");
 
 stopOnSignals({
