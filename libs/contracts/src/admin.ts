@@ -28,7 +28,7 @@ export interface AdminSubject<Req extends z.ZodType, Rep extends z.ZodType> exte
   readonly access: "read" | "write";
 }
 
-function adminSubject<Shape extends z.ZodRawShape, Rep extends z.ZodType>(
+export function adminSubject<Shape extends z.ZodRawShape, Rep extends z.ZodType>(
   name: string,
   access: "read" | "write",
   shape: Shape,

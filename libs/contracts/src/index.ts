@@ -7,3 +7,4 @@ export * from "./operator.js";
 export * as openai from "./openai.js";
 export * as openaiAdmin from "./openai-admin.js";
 export * from "./metering.js";
+export * from "./usage-api.js";

@@ -15,6 +15,7 @@ import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerModelRoutes } from "./routes/models.js";
 import { registerTracing } from "./tracing.js";
+import { registerUsageRoutes } from "./usage/routes.js";
 
 export interface GatewayOptions {
   bus: Bus;
@@ -120,6 +121,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   registerEmbeddingRoutes(app, inference);
   const admin = { bus: options.bus, catalogue: options.catalogue, timeoutMs: options.adminTimeoutMs };
   registerOrganizationRoutes(app, admin);
+  registerUsageRoutes(app, { ...admin, currency: options.currency });
   registerOperatorRoutes(app, admin);
   return app;
 }

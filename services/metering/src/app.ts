@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { Bus } from "@llmaas/bus";
+import type { Bus, Subscription } from "@llmaas/bus";
 import type { Catalogue } from "@llmaas/catalogue";
 import { meteringStream } from "@llmaas/contracts";
 import { ensureStream } from "@llmaas/bus";
@@ -9,6 +9,7 @@ import { startIngest } from "./ingest/consumer.js";
 import { DeadLetters } from "./ingest/dead-letters.js";
 import { startOutboxPublisher } from "./outbox.js";
 import { retentionHorizon, startRetention } from "./retention.js";
+import { serveUsageApi } from "./usage-api/serve.js";
 
 export interface MeteringOptions {
   bus: Bus;
@@ -37,7 +38,7 @@ export interface Metering {
 
 /**
  * Everything metering does: ingest usage into raw events and aggregates, publish each commit's changes for billing,
- * and delete raw events past retention.
+ * delete raw events past retention, and answer the Usage and Costs API over the bus.
  */
 export async function startMetering(options: MeteringOptions): Promise<Metering> {
   const { bus, db, logger } = options;
@@ -67,9 +68,11 @@ export async function startMetering(options: MeteringOptions): Promise<Metering>
     retentionDays,
     intervalMs: options.retentionIntervalMs ?? 60 * 60 * 1000,
   });
+  const subscriptions: Subscription[] = serveUsageApi(bus, db);
   return {
     deadLetters,
     async stop() {
+      for (const subscription of subscriptions) subscription.unsubscribe();
       await ingest.stop();
       await outbox.stop();
       await retention.stop();

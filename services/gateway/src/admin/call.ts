@@ -6,17 +6,17 @@ import type { RequestSubject } from "@llmaas/contracts";
 export interface AdminRoutesOptions {
   bus: Bus;
   catalogue: Catalogue;
-  /** How long `auth` may take to answer. */
+  /** How long the owning service (`auth`, or `metering` for usage) may take to answer. */
   timeoutMs: number;
 }
 
-export type AuthCall = <Req extends z.ZodType, Rep extends z.ZodType>(
+export type BusCall = <Req extends z.ZodType, Rep extends z.ZodType>(
   subject: RequestSubject<Req, Rep>,
   payload: z.input<Req>,
 ) => Promise<z.output<Rep>>;
 
-/** One request to `auth`, which owns every object these routes read or change. */
-export function authCaller(options: AdminRoutesOptions): AuthCall {
+/** One request to the service that owns what the route reads or changes: `auth`, or `metering` for usage. */
+export function busCaller(options: AdminRoutesOptions): BusCall {
   return (subject, payload) =>
     options.bus.request(subject, subject.subject, payload, { timeoutMs: options.timeoutMs });
 }

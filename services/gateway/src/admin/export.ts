@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { adminSubjects, MAX_BUS_PAGE, openaiAdmin, type AdminPrincipal } from "@llmaas/contracts";
 import { adminOf } from "../auth/index.js";
-import type { AuthCall } from "./call.js";
+import type { BusCall } from "./call.js";
 
 interface Page<Item> {
   data: Item[];
@@ -44,7 +44,7 @@ async function* jsonArray(items: AsyncIterable<unknown>): AsyncGenerator<string>
  * is read, page by page from `auth`: the audit log alone can outgrow any message and any sensible buffer. Secrets
  * are not in it (only keys' redacted values); they were shown once and are not stored.
  */
-async function* exportDocument(call: AuthCall, principal: AdminPrincipal): AsyncGenerator<string> {
+async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncGenerator<string> {
   const organization = await call(adminSubjects.organizationRetrieve, { principal });
   const pageOf = { principal, limit: MAX_BUS_PAGE };
   yield `{"object":"organization.export","exported_at":${Math.floor(Date.now() / 1000)}`;
@@ -94,7 +94,7 @@ async function* exportDocument(call: AuthCall, principal: AdminPrincipal): Async
 }
 
 /** `GET /v1/organization/export` (extension). A failure part-way cuts the connection: the document is then invalid. */
-export function registerExport(app: FastifyInstance, call: AuthCall): void {
+export function registerExport(app: FastifyInstance, call: BusCall): void {
   app.get("/v1/organization/export", async (request, reply) => {
     const principal = adminOf(request);
     // The first read fails before any byte is sent, so an unreachable auth is still an ordinary error answer.

@@ -8,7 +8,7 @@ import {
 } from "@llmaas/contracts";
 import { operatorOf } from "../auth/index.js";
 import { parseBody, parseQuery } from "../validation.js";
-import { authCaller, type AdminRoutesOptions } from "./call.js";
+import { busCaller, type AdminRoutesOptions } from "./call.js";
 import { pathId } from "./params.js";
 
 interface OrganizationParams {
@@ -21,7 +21,7 @@ const OrganizationListQuery = openaiAdmin.PageQuery.extend({
 
 /** The platform operator's routes (extension): organizations' lifecycle and their administrators' SSO. */
 export function registerOperatorRoutes(app: FastifyInstance, options: AdminRoutesOptions): void {
-  const call = authCaller(options);
+  const call = busCaller(options);
   const organization = (params: OrganizationParams) => pathId(params.organization_id, "organization");
   const path = "/v1/operator/organizations/:organization_id";
 

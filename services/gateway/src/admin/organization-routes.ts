@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { adminSubjects, openaiAdmin, PlatformError, type KeySettingsChange } from "@llmaas/contracts";
 import { adminOf } from "../auth/index.js";
 import { parseBody, parseQuery } from "../validation.js";
-import { authCaller, type AdminRoutesOptions } from "./call.js";
+import { busCaller, type AdminRoutesOptions } from "./call.js";
 import { registerExport } from "./export.js";
 import { auditLogFilter, checkAllowedModels, pathId } from "./params.js";
 
@@ -42,7 +42,7 @@ const ZERO_RETENTION_ONLY =
  * organization, answered with OpenAI's object; plus the platform's extensions (key settings and rotation, export).
  */
 export function registerOrganizationRoutes(app: FastifyInstance, options: AdminRoutesOptions): void {
-  const call = authCaller(options);
+  const call = busCaller(options);
   const project = (params: ProjectParams) => pathId(params.project_id, "project");
 
   // ---- projects

@@ -12,7 +12,7 @@ export function pathId(value: string, kind: string): string {
 }
 
 /** Node's query parser leaves OpenAI's bracketed names as they are: `project_ids[]=a&project_ids[]=b`. */
-function listParam(query: Record<string, unknown>, name: string): string[] {
+export function listParam(query: Record<string, unknown>, name: string): string[] {
   const value = query[`${name}[]`] ?? query[name];
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).map(String);
