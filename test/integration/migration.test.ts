@@ -89,7 +89,7 @@ url.pathname = `/${databaseName}`;
 // A session time zone other than UTC: the hourly buckets must still be UTC hours.
 url.searchParams.set("options", "-c timezone=America/St_Johns");
 // Dropping the database ends the backends of connections that are still closing; that is expected here.
-const db = createDatabase<Database>({ url: url.href, poolSize: 4, onIdleConnectionError: () => undefined });
+const db = createDatabase<Database>({ url: url.href, poolSize: 4, onConnectionError: () => undefined });
 t.teardown(async () => {
   await db.destroy();
   await admin((client) => client.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`));

@@ -28,7 +28,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(testEnv.TEST_POSTGRES_URL);
   url.pathname = `/${name}`;
   // Dropping the database ends the backends of connections that are still closing; that is expected here.
-  const db = createDatabase({ url: url.href, poolSize: 4, onIdleConnectionError: () => undefined });
+  const db = createDatabase({ url: url.href, poolSize: 4, onConnectionError: () => undefined });
   await migrateToLatest(db);
   return {
     url: url.href,

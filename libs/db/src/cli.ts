@@ -8,7 +8,7 @@ if (direction !== "up" && direction !== "down") {
   process.exit(2);
 }
 const config = parseConfig("migrate", databaseEnv, process.env);
-const db = createDatabase({ url: config.DATABASE_URL, poolSize: 1, onIdleConnectionError: () => undefined });
+const db = createDatabase({ url: config.DATABASE_URL, poolSize: 1, onConnectionError: () => undefined });
 try {
   await (direction === "up" ? migrateToLatest(db) : migrateDown(db));
   console.log(`migrations: ${direction} done`);

@@ -10,7 +10,7 @@ const { instanceId, logger, telemetry } = startServiceRuntime("auth", config);
 const db = createDatabase<AuthDatabase>({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
-  onIdleConnectionError: (err) => logger.warn({ err }, "idle database connection lost"),
+  onConnectionError: (err) => logger.warn({ err }, "database connection lost"),
 });
 const bus = await Bus.connect({
   servers: config.NATS_URL,

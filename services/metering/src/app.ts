@@ -19,6 +19,8 @@ export interface MeteringOptions {
   /** ISO 4217, upper case: the currency of the catalogue's prices. */
   currency: string;
   batchSize: number;
+  /** Batches written at once by this instance. */
+  writers?: number;
   lingerMs?: number;
   ackWaitMs?: number;
   maxDeliveries?: number;
@@ -55,6 +57,7 @@ export async function startMetering(options: MeteringOptions): Promise<Metering>
     currency: options.currency,
     deadLetters,
     batchSize: options.batchSize,
+    writers: options.writers ?? 2,
     lingerMs: options.lingerMs ?? 50,
     ackWaitMs: options.ackWaitMs ?? 30_000,
     maxDeliveries: options.maxDeliveries ?? 5,

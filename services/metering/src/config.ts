@@ -9,6 +9,8 @@ export const meteringEnv = {
   ...pricingEnv,
   /** Usage events written per transaction at most. */
   METERING_BATCH_SIZE: z.coerce.number().int().positive().max(10_000).default(1000),
+  /** Batches one instance writes at once: the next is read and priced while the database commits the last. */
+  METERING_WRITERS: z.coerce.number().int().min(1).max(16).default(2),
   /** How long a batch that is not full waits for more events: visibility lag against transactions per event. */
   METERING_LINGER_MS: z.coerce.number().int().nonnegative().max(1000).default(50),
   /** A delivered usage message not acknowledged in this time goes to another instance (after a crash, say). */

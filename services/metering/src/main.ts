@@ -11,7 +11,7 @@ const { instanceId, logger, telemetry } = startServiceRuntime("metering", config
 const db = createDatabase<MeteringDatabase>({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
-  onIdleConnectionError: (err) => logger.warn({ err }, "idle database connection lost"),
+  onConnectionError: (err) => logger.warn({ err }, "database connection lost"),
 });
 const bus = await Bus.connect({
   servers: config.NATS_URL,
@@ -26,6 +26,7 @@ const metering = await startMetering({
   catalogue: await loadCatalogue(config.CATALOGUE_PATH),
   currency: config.CURRENCY,
   batchSize: config.METERING_BATCH_SIZE,
+  writers: config.METERING_WRITERS,
   lingerMs: config.METERING_LINGER_MS,
   ackWaitMs: config.METERING_ACK_WAIT_MS,
   maxDeliveries: config.METERING_MAX_DELIVERIES,

@@ -81,7 +81,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable("metering_outbox")
     .addColumn("id", "bigint", (col) => col.primaryKey().generatedAlwaysAsIdentity())
     .addColumn("created_at", "timestamptz", (col) => col.notNull().defaultTo(sql`now()`))
-    .addColumn("changes", "jsonb", (col) => col.notNull())
+    // json, not jsonb: it is written once and read back whole, so jsonb's parsing on insert would be wasted.
+    .addColumn("changes", "json", (col) => col.notNull())
     .execute();
 }
 

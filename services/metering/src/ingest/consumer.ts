@@ -22,6 +22,8 @@ export interface IngestOptions {
   deadLetters: DeadLetters;
   /** Events written per transaction at most. */
   batchSize: number;
+  /** Batches written at once by this instance. */
+  writers: number;
   /** How long a batch that is not full waits for more events before it is written: latency against batch size. */
   lingerMs: number;
   /** A delivered message not acknowledged within this time is delivered again (to any instance). */
@@ -61,7 +63,8 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
   const consumer = await ensureDurableConsumer(bus, streamName, {
     durableName: METERING_CONSUMER,
     ackWaitMs: options.ackWaitMs,
-    maxAckPending: batchSize * 4,
+    // Enough for every writer of two instances plus a batch arriving; it bounds what all instances hold unacked.
+    maxAckPending: batchSize * (options.writers + 1) * 2,
   });
 
   const queue: JsMsg[] = [];
@@ -86,6 +89,9 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
       wake = done;
     });
 
+  // Up to `writers` batches are written at once, so the next batch is parsed and priced while the database commits
+  // the previous one. Concurrent transactions are safe: they take their locks in the same order (see recordUsage).
+  const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
     while (running) {
       if (queue.length === 0) await waitForMessages(undefined);
@@ -96,13 +102,16 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
         await waitForMessages(lingerEnds - Date.now());
       }
       const batch = queue.splice(0, batchSize);
-      try {
-        await writeBatch(batch);
-      } catch (error) {
-        // writeBatch handles its own failures; this is a bug, and the messages will be redelivered after ackWait.
-        logger.error({ err: error }, "usage batch handling failed");
-      }
+      const writing = writeBatch(batch)
+        .catch((error: unknown) => {
+          // writeBatch handles its own failures; this is a bug, and the messages come back after the ack wait.
+          logger.error({ err: error }, "usage batch handling failed");
+        })
+        .finally(() => inFlight.delete(writing));
+      inFlight.add(writing);
+      if (inFlight.size >= options.writers) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
   })();
 
   async function writeBatch(batch: JsMsg[]): Promise<void> {

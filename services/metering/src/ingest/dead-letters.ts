@@ -4,11 +4,9 @@ import type { Bus } from "@llmaas/bus";
 import { usageDeadLettered } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 
-const deadLetterCounter = metrics
-  .getMeter("metering")
-  .createCounter("metering.usage.dead_letters", {
-    description: "Usage messages metering set aside unrecorded",
-  });
+const deadLetterCounter = metrics.getMeter("metering").createCounter("metering.usage.dead_letters", {
+  description: "Usage messages metering set aside unrecorded",
+});
 
 /**
  * Usage messages that cannot be recorded are moved, never dropped: each is published with its reason to

@@ -14,7 +14,7 @@ export function isTransient(error: unknown): boolean {
 
 function sqlState(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
-  const { code } = error as { code: unknown };
+  const { code } = error;
   // Node's socket errors have codes too (ECONNRESET, EPIPE): a SQLSTATE is five digits or capitals, never E+letters.
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !/^E[A-Z]+$/.test(code) ? code : undefined;
 }
