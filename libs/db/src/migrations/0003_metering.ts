@@ -15,19 +15,22 @@ const AGGREGATES = [
   { table: "usage_daily", unit: "day" },
 ] as const;
 
+/** Each raw event's prices (per token, per token, per audio minute) and costs, in pico-units. */
+const PRICE_COLUMNS = [
+  "input_price_pico",
+  "output_price_pico",
+  "audio_price_pico",
+  "input_cost_pico",
+  "output_cost_pico",
+  "audio_cost_pico",
+];
+
 export async function up(db: Kysely<unknown>): Promise<void> {
   let events = db.schema
     .alterTable("usage_events")
     .addColumn("audio_seconds", "integer", (col) => col.notNull().defaultTo(0))
     .addColumn("currency", "text");
-  for (const column of [
-    "input_price_pico",
-    "output_price_pico",
-    "audio_price_pico",
-    "input_cost_pico",
-    "output_cost_pico",
-    "audio_cost_pico",
-  ]) {
+  for (const column of PRICE_COLUMNS) {
     events = events.addColumn(column, "bigint", (col) => col.notNull().defaultTo(0));
   }
   await events.execute();
@@ -116,14 +119,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     .columns(["organization_id", "finished_at"])
     .execute();
   let events = db.schema.alterTable("usage_events").dropColumn("audio_seconds").dropColumn("currency");
-  for (const column of [
-    "input_price_pico",
-    "output_price_pico",
-    "audio_price_pico",
-    "input_cost_pico",
-    "output_cost_pico",
-    "audio_cost_pico",
-  ]) {
+  for (const column of PRICE_COLUMNS) {
     events = events.dropColumn(column);
   }
   await events.execute();
