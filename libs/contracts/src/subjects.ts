@@ -165,7 +165,12 @@ export const UsageStatus = z.enum(["completed", "cancelled", "failed"]);
 export type UsageStatus = z.infer<typeof UsageStatus>;
 
 /** What a request did, as metering groups it: the completions usage covers both chat and legacy completions. */
-export const UsageOperation = z.enum(["chat.completions", "completions", "embeddings", "audio.transcriptions"]);
+export const UsageOperation = z.enum([
+  "chat.completions",
+  "completions",
+  "embeddings",
+  "audio.transcriptions",
+]);
 export type UsageOperation = z.infer<typeof UsageOperation>;
 
 const usageCounts = {
