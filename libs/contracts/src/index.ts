@@ -8,3 +8,4 @@ export * as openai from "./openai.js";
 export * as openaiAdmin from "./openai-admin.js";
 export * from "./metering.js";
 export * from "./usage-api.js";
+export * from "./usage-export.js";

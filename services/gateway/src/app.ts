@@ -15,6 +15,7 @@ import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerModelRoutes } from "./routes/models.js";
 import { registerTracing } from "./tracing.js";
+import { registerUsageExport } from "./usage/export.js";
 import { registerUsageRoutes } from "./usage/routes.js";
 
 export interface GatewayOptions {
@@ -122,6 +123,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   const admin = { bus: options.bus, catalogue: options.catalogue, timeoutMs: options.adminTimeoutMs };
   registerOrganizationRoutes(app, admin);
   registerUsageRoutes(app, { ...admin, currency: options.currency });
+  registerUsageExport(app, admin);
   registerOperatorRoutes(app, admin);
   return app;
 }

@@ -5,6 +5,7 @@ import { meteringStream } from "@llmaas/contracts";
 import { ensureStream } from "@llmaas/bus";
 import type { MeteringDatabase } from "@llmaas/db";
 import type { Logger } from "@llmaas/telemetry";
+import { serveUsageExport } from "./export/serve.js";
 import { startIngest } from "./ingest/consumer.js";
 import { DeadLetters } from "./ingest/dead-letters.js";
 import { startOutboxPublisher } from "./outbox.js";
@@ -40,7 +41,7 @@ export interface Metering {
 
 /**
  * Everything metering does: ingest usage into raw events and aggregates, publish each commit's changes for billing,
- * delete raw events past retention, and answer the Usage and Costs API over the bus.
+ * delete raw events past retention, and answer the Usage and Costs API and the export over the bus.
  */
 export async function startMetering(options: MeteringOptions): Promise<Metering> {
   const { bus, db, logger } = options;
@@ -71,7 +72,7 @@ export async function startMetering(options: MeteringOptions): Promise<Metering>
     retentionDays,
     intervalMs: options.retentionIntervalMs ?? 60 * 60 * 1000,
   });
-  const subscriptions: Subscription[] = serveUsageApi(bus, db);
+  const subscriptions: Subscription[] = [...serveUsageApi(bus, db), ...serveUsageExport(bus, db)];
   return {
     deadLetters,
     async stop() {

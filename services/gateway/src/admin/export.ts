@@ -93,20 +93,29 @@ async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncG
   yield "}";
 }
 
+/**
+ * A streamed answer whose first chunk is read before anything is sent: a failure there (the owning service
+ * unreachable) is still an ordinary error answer; a failure later cuts the connection, so the client sees an
+ * incomplete body, never a complete-looking one. Chunks are pulled only as the client reads (backpressure).
+ */
+export async function streamFromFirstChunk(chunks: AsyncGenerator<string>): Promise<Readable> {
+  const first = await chunks.next();
+  const rest = (async function* () {
+    if (!first.done) yield first.value;
+    yield* chunks;
+  })();
+  // Byte mode: the buffer ahead of the socket is bounded in bytes, not in (possibly large) chunks.
+  return Readable.from(rest, { objectMode: false });
+}
+
 /** `GET /v1/organization/export` (extension). A failure part-way cuts the connection: the document is then invalid. */
 export function registerExport(app: FastifyInstance, call: BusCall): void {
   app.get("/v1/organization/export", async (request, reply) => {
     const principal = adminOf(request);
-    // The first read fails before any byte is sent, so an unreachable auth is still an ordinary error answer.
-    const document = exportDocument(call, principal);
-    const first = await document.next();
-    const rest = (async function* () {
-      if (!first.done) yield first.value;
-      yield* document;
-    })();
+    const body = await streamFromFirstChunk(exportDocument(call, principal));
     return reply
       .type("application/json")
       .header("content-disposition", `attachment; filename="${principal.organizationId}-export.json"`)
-      .send(Readable.from(rest));
+      .send(body);
   });
 }
