@@ -98,7 +98,7 @@ async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncG
  * unreachable) is still an ordinary error answer; a failure later cuts the connection, so the client sees an
  * incomplete body, never a complete-looking one. Chunks are pulled only as the client reads (backpressure).
  */
-export async function streamFromFirstChunk(chunks: AsyncGenerator<string>): Promise<Readable> {
+async function streamFromFirstChunk(chunks: AsyncGenerator<string>): Promise<Readable> {
   const first = await chunks.next();
   const rest = (async function* () {
     if (!first.done) yield first.value;

@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import {
@@ -5,14 +6,12 @@ import {
   USAGE_EXPORT_FIELDS,
   USAGE_EXPORT_PAGE_ROWS,
   usageExportPage,
-  type AdminPrincipal,
   type UsageExportCursor,
   type UsageExportPage,
   type UsageExportRow,
 } from "@llmaas/contracts";
 import { adminOf } from "../auth/index.js";
 import type { AdminRoutesOptions } from "../admin/call.js";
-import { streamFromFirstChunk } from "../admin/export.js";
 import { parseQuery } from "../validation.js";
 
 const UnixSeconds = z
@@ -84,61 +83,87 @@ function csvRecord(values: readonly (string | number | null)[]): string {
   return `${record}\r\n`;
 }
 
-/**
- * The export's pages, each one bus request to `metering`. The next page is asked for as soon as its cursor is
- * known, while the current one is written: at most two pages are in memory, whatever the period holds.
- */
-async function* exportPages(
-  fetchPage: (after: UsageExportCursor | null) => Promise<UsageExportPage>,
-): AsyncGenerator<UsageExportPage> {
-  let pending = fetchPage(null);
-  for (;;) {
-    const page = await pending;
-    if (page.next) {
-      pending = fetchPage(page.next);
-      // Awaited on the next turn; if the client leaves first, its failure must not go unhandled.
-      pending.catch(() => undefined);
-    }
-    yield page;
-    if (!page.next) return;
-  }
-}
-
-/**
- * The body in chunks of about `CHUNK_CHARS`: small enough to stay out of V8's large-object space (see
- * `MAX_USAGE_EXPORT_REPLY_BYTES`), large enough to keep writes few. Nothing is yielded before the first page has
- * arrived, the CSV header included.
- */
+/** Chunks of about this many characters: out of V8's large-object space, yet few writes. */
 const CHUNK_CHARS = 32 * 1024;
 
-async function* exportBody(
-  format: UsageExportFormat,
-  pages: AsyncIterable<UsageExportPage>,
-): AsyncGenerator<string> {
-  const { header, line } = FORMATS[format];
-  let chunk = header;
-  for await (const page of pages) {
-    for (const event of page.events) {
-      chunk += line(event);
-      if (chunk.length >= CHUNK_CHARS) {
-        yield chunk;
-        chunk = "";
-      }
-    }
-    if (chunk !== "") yield chunk;
-    chunk = "";
-  }
-}
+type FetchPage = (after: UsageExportCursor | null) => Promise<UsageExportPage>;
 
-function exportedPages(options: AdminRoutesOptions, principal: AdminPrincipal, start: number, end: number) {
-  return exportPages((after) =>
-    options.bus.request(
-      usageExportPage,
-      usageExportPage.subject,
-      { principal, startTime: start, endTime: end, after, limit: USAGE_EXPORT_PAGE_ROWS },
-      { timeoutMs: options.timeoutMs },
-    ),
-  );
+/**
+ * The body, produced only as fast as the client reads. `_read` turns the page in hand into chunks until the reader
+ * has enough (`push` returns false); the next page is asked for as soon as the previous one's cursor is known, while
+ * that one is written, so at most two pages are held whatever the period holds. A failure to get a page destroys the
+ * stream, which cuts the connection: the client sees an incomplete body, never a short one that looks whole.
+ *
+ * Filling is synchronous; the only wait is for a page that has not arrived, and it ends in a `push`, which is what
+ * Node waits for before it calls `_read` again.
+ */
+class UsageExportStream extends Readable {
+  private rows: UsageExportRow[];
+  private index = 0;
+  private next: Promise<UsageExportPage> | null = null;
+  private waitingForPage = false;
+  private chunk: string;
+
+  constructor(
+    private readonly fetchPage: FetchPage,
+    private readonly line: (event: UsageExportRow) => string,
+    header: string,
+    first: UsageExportPage,
+  ) {
+    super();
+    this.chunk = header;
+    this.rows = first.events;
+    this.prefetch(first.next);
+  }
+
+  private prefetch(after: UsageExportCursor | null): void {
+    this.next = after ? this.fetchPage(after) : null;
+    // Awaited when its turn comes; if the client leaves first, its failure must not go unhandled.
+    this.next?.catch(() => undefined);
+  }
+
+  override _read(): void {
+    if (!this.waitingForPage) this.fill();
+  }
+
+  private fill(): void {
+    for (;;) {
+      while (this.index < this.rows.length && this.chunk.length < CHUNK_CHARS) {
+        this.chunk += this.line(this.rows[this.index++] as UsageExportRow);
+      }
+      if (this.chunk.length >= CHUNK_CHARS) {
+        const chunk = this.chunk;
+        this.chunk = "";
+        if (!this.push(chunk)) return;
+        continue;
+      }
+      // This page is written out and its rows are let go; the rest of the chunk waits for the next page.
+      this.rows = [];
+      this.index = 0;
+      if (!this.next) {
+        if (this.chunk !== "") this.push(this.chunk);
+        this.chunk = "";
+        this.push(null);
+        return;
+      }
+      this.waitForPage(this.next);
+      return;
+    }
+  }
+
+  private waitForPage(page: Promise<UsageExportPage>): void {
+    this.waitingForPage = true;
+    page.then(
+      ({ events, next }) => {
+        this.waitingForPage = false;
+        if (this.destroyed) return;
+        this.rows = events;
+        this.prefetch(next);
+        this.fill();
+      },
+      (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
 }
 
 /**
@@ -151,12 +176,25 @@ export function registerUsageExport(app: FastifyInstance, options: AdminRoutesOp
   app.get("/v1/organization/usage/export", async (request, reply) => {
     const principal = adminOf(request);
     const query = exportQuery(request.query);
-    const pages = exportedPages(options, principal, query.start_time, query.end_time);
-    const body = await streamFromFirstChunk(exportBody(query.format, pages));
+    const fetchPage: FetchPage = (after) =>
+      options.bus.request(
+        usageExportPage,
+        usageExportPage.subject,
+        {
+          principal,
+          startTime: query.start_time,
+          endTime: query.end_time,
+          after,
+          limit: USAGE_EXPORT_PAGE_ROWS,
+        },
+        { timeoutMs: options.timeoutMs },
+      );
+    const format = FORMATS[query.format];
+    const first = await fetchPage(null);
     const filename = `${principal.organizationId}-usage-${query.start_time}-${query.end_time}.${query.format}`;
     return reply
-      .type(FORMATS[query.format].contentType)
+      .type(format.contentType)
       .header("content-disposition", `attachment; filename="${filename}"`)
-      .send(body);
+      .send(new UsageExportStream(fetchPage, format.line, format.header, first));
   });
 }
