@@ -9,3 +9,4 @@ export * as openaiAdmin from "./openai-admin.js";
 export * from "./metering.js";
 export * from "./usage-api.js";
 export * from "./usage-export.js";
+export * from "./limits.js";
