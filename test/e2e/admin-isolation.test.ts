@@ -75,6 +75,17 @@ const rotatedKeyId = await newKey("to be rotated");
 const adminKeyCreated = await asA("POST", "/organization/admin_api_keys", { name: "To be deleted" });
 stack.secrets.collect(adminKeyCreated);
 const victimAdminKeyId = id(adminKeyCreated);
+// Limits, so that every limit route has something of A's to show, or to leave alone.
+const A_SPEND_LIMIT = { threshold_amount: 123_400, currency: "EUR", interval: "month" };
+await asA("POST", `/organization/projects/${a.projectId}/model_permissions`, {
+  mode: "deny_list",
+  model_ids: ["tiny-embed"],
+});
+await asA("POST", `/organization/projects/${a.projectId}/spend_limit`, A_SPEND_LIMIT);
+await asA("POST", "/organization/spend_limit", A_SPEND_LIMIT);
+await asA("POST", `/organization/projects/${a.projectId}/rate_limits/rl-tiny-chat`, {
+  max_requests_per_1_minute: 4_321,
+});
 const auditIds = (
   (await asA("GET", "/organization/audit_logs?limit=100")) as { data: { id: string }[] }
 ).data.map((event) => event.id);
@@ -97,8 +108,13 @@ const aIds = [
   ...auditIds,
 ];
 
-// ---- organization B
+// ---- organization B, with a spend limit of its own for the organization-wide spend limit routes to show
 const b = await createTenant(stack.baseURL, stack.operatorToken, stack.secrets, "Organization B");
+await apiCall(stack.baseURL, b.adminKey, "POST", "/organization/spend_limit", {
+  threshold_amount: 1_000,
+  currency: "EUR",
+  interval: "month",
+});
 
 // ---- the routes
 type Method = "GET" | "POST" | "DELETE";
@@ -388,6 +404,109 @@ const routes: Route[] = [
     namesA: true,
     phase: 1,
   },
+  // limits
+  {
+    method: "GET",
+    pattern: `${P}/rate_limits`,
+    path: `${p}/rate_limits`,
+    scope: org,
+    namesA: true,
+    phase: 0,
+    schema: schema("ProjectRateLimitListResponse"),
+    shows: "4321",
+  },
+  {
+    method: "POST",
+    pattern: `${P}/rate_limits/:rate_limit_id`,
+    path: `${p}/rate_limits/rl-tiny-chat`,
+    body: { max_requests_per_1_minute: 1 },
+    scope: org,
+    namesA: true,
+    phase: 1,
+  },
+  {
+    method: "GET",
+    pattern: `${P}/model_permissions`,
+    path: `${p}/model_permissions`,
+    scope: org,
+    namesA: true,
+    phase: 0,
+    schema: schema("ProjectModelPermissions"),
+    shows: "tiny-embed",
+  },
+  {
+    method: "POST",
+    pattern: `${P}/model_permissions`,
+    path: `${p}/model_permissions`,
+    body: { mode: "allow_list", model_ids: [] },
+    scope: org,
+    namesA: true,
+    phase: 1,
+  },
+  {
+    method: "DELETE",
+    pattern: `${P}/model_permissions`,
+    path: `${p}/model_permissions`,
+    scope: org,
+    namesA: true,
+    phase: 2,
+  },
+  {
+    method: "GET",
+    pattern: `${P}/spend_limit`,
+    path: `${p}/spend_limit`,
+    scope: org,
+    namesA: true,
+    phase: 0,
+    schema: schema("ProjectSpendLimitResource"),
+    shows: "123400",
+  },
+  {
+    method: "POST",
+    pattern: `${P}/spend_limit`,
+    path: `${p}/spend_limit`,
+    body: { threshold_amount: 1, currency: "EUR", interval: "month" },
+    scope: org,
+    namesA: true,
+    phase: 1,
+  },
+  {
+    method: "DELETE",
+    pattern: `${P}/spend_limit`,
+    path: `${p}/spend_limit`,
+    scope: org,
+    namesA: true,
+    phase: 2,
+  },
+  {
+    method: "GET",
+    pattern: "/v1/organization/spend_limit",
+    path: "/organization/spend_limit",
+    scope: org,
+    namesA: false,
+    phase: 0,
+    schema: schema("OrganizationSpendLimitResource"),
+    shows: "123400",
+  },
+  {
+    method: "POST",
+    pattern: "/v1/organization/spend_limit",
+    path: "/organization/spend_limit",
+    body: { threshold_amount: 2_000, currency: "EUR", interval: "month" },
+    scope: org,
+    namesA: false,
+    phase: 1,
+    schema: schema("OrganizationSpendLimitResource"),
+  },
+  {
+    method: "DELETE",
+    pattern: "/v1/organization/spend_limit",
+    path: "/organization/spend_limit",
+    scope: org,
+    namesA: false,
+    phase: 2,
+    schema: schema("OrganizationSpendLimitDeletedResource"),
+  },
   // export
   {
     method: "GET",
@@ -597,6 +716,17 @@ void t.test("A is intact, and its key still serves chat", async (t) => {
       `admin key ${keyId} is there`,
     );
   }
+  t.match(
+    await asA("GET", `${p}/model_permissions`),
+    { mode: "deny_list", model_ids: ["tiny-embed"] },
+    "A's model permissions are unchanged",
+  );
+  t.match(await asA("GET", `${p}/spend_limit`), A_SPEND_LIMIT, "so is its project's spend limit");
+  t.match(await asA("GET", "/organization/spend_limit"), A_SPEND_LIMIT, "and its organization's");
+  const rateLimits = (await asA("GET", `${p}/rate_limits`)) as {
+    data: { max_requests_per_1_minute: number }[];
+  };
+  t.equal(rateLimits.data[0]?.max_requests_per_1_minute, 4_321, "and its rate limits");
   const accounts = (await asA("GET", sa)) as { data: { name: string }[] };
   t.notOk(
     accounts.data.some((account) => account.name === "Intruder"),

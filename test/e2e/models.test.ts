@@ -264,15 +264,16 @@ void t.test("resolveModel reads the clock it is given: a deprecated model retire
     )}`,
     "/",
   );
-  t.same(resolveModel(catalogue, "old", "chat", null, new Date("2026-04-14T23:59:59Z")).headers, {
+  const everyModel = { allowedModels: null, limits: { projectModelPermissions: null } };
+  t.same(resolveModel(catalogue, "old", "chat", everyModel, new Date("2026-04-14T23:59:59Z")).headers, {
     deprecation: "@1768435200",
     sunset: "Wed, 15 Apr 2026 00:00:00 GMT",
     link: '</v1/models/new>; rel="successor-version"',
   });
-  t.throws(() => resolveModel(catalogue, "old", "chat", null, new Date("2026-04-15T00:00:00Z")), {
+  t.throws(() => resolveModel(catalogue, "old", "chat", everyModel, new Date("2026-04-15T00:00:00Z")), {
     code: "model_retired",
     param: "model",
     message: "The model `old` was retired on 2026-04-15; use `new` instead.",
   });
-  t.same(resolveModel(catalogue, "new", "chat", null, new Date("2030-01-01")).headers, {});
+  t.same(resolveModel(catalogue, "new", "chat", everyModel, new Date("2030-01-01")).headers, {});
 });

@@ -28,6 +28,13 @@ void t.test("request and reply are validated and the trace crosses the bus", asy
     serviceAccountId: "svc_acct_1",
     allowedModels: null,
     validUntil: null,
+    limits: {
+      key: { maxRequestsPer1Minute: null, maxTokensPer1Minute: null, tokenBudget: null },
+      projectModels: {},
+      projectSpendLimitCents: null,
+      organizationSpendLimitCents: null,
+      projectModelPermissions: null,
+    },
   } as const;
   const subscription = bus.serve(authAuthenticate, authAuthenticate.subject, async ({ credential }, ctx) => {
     traceparent = ctx.headers?.get("traceparent");

@@ -1,11 +1,13 @@
 // Migration 0002 (organizations) on a database that holds what the platform held before it: every legacy key keeps
 // working under the same string, in a project of its former tenant, usage follows its keys, and `down` gives the
 // legacy shape back. Then 0003 (metering): the new aggregates hold the same totals, and `down` gives 0002's back.
+// Then 0004 (limits): existing keys and projects have no limits, the new settings are checked, and `down` drops them.
 import t from "tap";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import pg from "pg";
 import { sql, type ColumnType, type Kysely } from "kysely";
 import { startAuth } from "@llmaas/auth/app";
+import { parseCatalogue } from "@llmaas/catalogue";
 import { authAuthenticate, type Principal } from "@llmaas/contracts";
 import { createDatabase, createMigrator, migrateDown, type Database } from "@llmaas/db";
 import { connectTestBus, silentLogger } from "../support/bus.js";
@@ -423,7 +425,31 @@ void t.test("migrating to latest moves legacy keys and usage into organizations"
   });
 });
 
+/** The catalogue auth lists rate limits for, and the defaults every project has until it sets its own. */
+const LIMIT_DEFAULTS = {
+  maxRequestsPer1Minute: 600,
+  maxTokensPer1Minute: 100_000,
+  maxRequestsPer1Day: null,
+  maxAudioMegabytesPer1Minute: null,
+};
+const catalogue = parseCatalogue(
+  `
+models:
+  - { id: tiny-chat, owned_by: llmaas, created: 2026-11-21, source: chat.gguf, capabilities: [chat], context_length: 512, pricing: {} }
+  - { id: tiny-embed, owned_by: llmaas, created: 2026-11-21, source: embed.gguf, capabilities: [embeddings], context_length: 256, embeddings: { dimensions: 64 }, pricing: {} }
+`,
+  "/",
+  "migration test catalogue",
+);
+
 void t.test("auth accepts the legacy key strings", async (t) => {
+  // Auth reads today's schema; the database goes back to 0002 afterwards, for the tests of 0002's down.
+  const latest = await createMigrator(db).migrateToLatest();
+  t.notOk(latest.error, "migrating to latest succeeds");
+  t.teardown(async () => {
+    const back = await createMigrator(db).migrateTo("0002_organizations");
+    if (back.error) throw new Error("migrating back to 0002 failed", { cause: back.error });
+  });
   const { bus, close } = await connectTestBus();
   t.teardown(close);
   const auth = startAuth({
@@ -433,6 +459,7 @@ void t.test("auth accepts the legacy key strings", async (t) => {
     keySecret: SERVER_KEY,
     operatorToken: {},
     oidc: { clockToleranceSeconds: 30, jwksCooldownMs: 1_000, jwksTimeoutMs: 1_000 },
+    limits: { catalogue, defaults: LIMIT_DEFAULTS },
   });
   t.teardown(() => auth.stop());
   const authenticate = (credential: string): Promise<Principal> =>
@@ -457,8 +484,15 @@ void t.test("auth accepts the legacy key strings", async (t) => {
         serviceAccountId: serviceAccountOf(tenant),
         allowedModels: null,
         validUntil: null,
+        limits: {
+          key: { maxRequestsPer1Minute: null, maxTokensPer1Minute: null, tokenBudget: null },
+          projectModels: { "tiny-chat": LIMIT_DEFAULTS, "tiny-embed": LIMIT_DEFAULTS },
+          projectSpendLimitCents: null,
+          organizationSpendLimitCents: null,
+          projectModelPermissions: null,
+        },
       },
-      `${key.row.name} authenticates to its tenant's project`,
+      `${key.row.name} authenticates to its tenant's project, with no limits but the defaults`,
     );
   }
   await t.rejects(authenticate(acmeRevoked.value), { code: "invalid_api_key" }, "the revoked key is refused");
@@ -501,11 +535,8 @@ void t.test("migrating down one step gives the legacy shape back", async (t) => 
   const applied = await createMigrator(db).getMigrations();
   t.same(
     applied.map((m) => [m.name, m.executedAt !== undefined]),
-    [
-      ["0001_initial", true],
-      ["0002_organizations", false],
-      ["0003_metering", false],
-    ],
+    applied.map((m) => [m.name, m.name === "0001_initial"]),
+    "only 0001 is applied",
   );
   t.same(await columnsOf("api_keys"), ["id", "tenant_id", "name", "secret_hash", "created_at", "revoked_at"]);
   t.same(await columnsOf("usage_events").then((c) => [c.includes("tenant_id"), c.includes("project_id")]), [
@@ -553,8 +584,8 @@ void t.test("migrating down one step gives the legacy shape back", async (t) => 
 void t.test(
   "0003 folds the usage into minute, hour and day aggregates, and down gives 0002's back",
   async (t) => {
-    const up = await createMigrator(db).migrateToLatest();
-    t.notOk(up.error, "migrating to latest succeeds");
+    const up = await createMigrator(db).migrateTo("0003_metering");
+    t.notOk(up.error, "migrating to 0003 succeeds");
     const events = await db.selectFrom("usage_events").selectAll().execute();
     t.ok(events.length > 0, "there is usage to fold");
     t.ok(
@@ -586,7 +617,8 @@ void t.test(
       "end users are kept, '' standing for none",
     );
 
-    await migrateDown(db);
+    const down = await createMigrator(db).migrateTo("0002_organizations");
+    t.notOk(down.error, "migrating back to 0002 succeeds");
     const hourly = await at0002.selectFrom("usage_hourly").selectAll().execute();
     t.same(
       hourly.map((row) => hourlyRow([row.organization_id, row.project_id], row)).sort(),
@@ -597,6 +629,103 @@ void t.test(
       await columnsOf("usage_events").then((c) => c.includes("input_cost_pico")),
       false,
       "prices are gone",
+    );
+  },
+);
+
+void t.test(
+  "0004 adds limits that existing keys and projects do not have, and down drops them",
+  async (t) => {
+    const up = await createMigrator(db).migrateTo("0004_limits");
+    t.notOk(up.error, "migrating to 0004 succeeds");
+    const keys = await db
+      .selectFrom("api_keys")
+      .select([
+        "id",
+        "max_requests_per_1_minute",
+        "max_tokens_per_1_minute",
+        "token_budget_limit",
+        "token_budget_interval",
+      ])
+      .execute();
+    t.equal(keys.length, legacyKeys.length, "every key is kept");
+    t.ok(
+      keys.every(
+        (key) =>
+          key.max_requests_per_1_minute === null &&
+          key.max_tokens_per_1_minute === null &&
+          key.token_budget_limit === null &&
+          key.token_budget_interval === null,
+      ),
+      "no key has limits of its own",
+    );
+    for (const table of [
+      "project_rate_limits",
+      "project_model_permissions",
+      "project_spend_limits",
+      "organization_spend_limits",
+    ] as const) {
+      t.same(await db.selectFrom(table).selectAll().execute(), [], `${table} starts empty`);
+    }
+
+    const project = projectOf(ACME);
+    await db
+      .insertInto("project_rate_limits")
+      .values({ project_id: project, model: "tiny-chat", max_requests_per_1_day: 5_000_000_000 })
+      .execute();
+    const [stored] = await db.selectFrom("project_rate_limits").selectAll().execute();
+    t.match(
+      stored,
+      { max_requests_per_1_minute: null, max_requests_per_1_day: "5000000000" },
+      "limits past 2^31 are kept exactly; what is not set stays null (the default)",
+    );
+    await t.rejects(
+      db
+        .insertInto("project_rate_limits")
+        .values({ project_id: project, model: "tiny-embed", max_tokens_per_1_minute: 0 })
+        .execute(),
+      /check constraint/,
+      "a limit of 0 is refused by the database too",
+    );
+    await t.rejects(
+      db.updateTable("api_keys").set({ token_budget_limit: 1000 }).where("id", "=", acmeKey.id).execute(),
+      /api_keys_token_budget_check/,
+      "a token budget without its interval is refused",
+    );
+    await db
+      .insertInto("project_model_permissions")
+      .values({ project_id: project, mode: "allow_list", model_ids: ["chat-default"] })
+      .execute();
+    await t.rejects(
+      db
+        .insertInto("project_model_permissions")
+        .values({ project_id: "proj_missing", mode: "deny_list", model_ids: [] })
+        .execute(),
+      /foreign key/,
+      "settings belong to a project that exists",
+    );
+    await db
+      .insertInto("organization_spend_limits")
+      .values({ organization_id: DEFAULT_ORGANIZATION, threshold_amount: 10_000, currency: "EUR" })
+      .execute();
+
+    const down = await createMigrator(db).migrateTo("0003_metering");
+    t.notOk(down.error, "migrating back to 0003 succeeds");
+    const tables = await tableNames();
+    t.same(
+      tables.filter((table) => table.includes("limit") || table.includes("permission")),
+      [],
+      "the limits' tables are gone",
+    );
+    const columns = await columnsOf("api_keys");
+    t.notOk(
+      columns.some((column) => column.startsWith("max_") || column.startsWith("token_budget")),
+      "the keys' limit columns are gone",
+    );
+    t.equal(
+      (await db.selectFrom("api_keys").select("id").execute()).length,
+      legacyKeys.length,
+      "and the keys are kept",
     );
   },
 );

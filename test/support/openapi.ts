@@ -116,7 +116,15 @@ export type OpenAISchemaName =
   | "User"
   | "UserListResponse"
   | "OrganizationDataRetention"
-  | "ProjectDataRetention";
+  | "ProjectDataRetention"
+  | "ProjectRateLimit"
+  | "ProjectRateLimitListResponse"
+  | "ProjectModelPermissions"
+  | "ProjectModelPermissionsDeleteResponse"
+  | "OrganizationSpendLimitResource"
+  | "ProjectSpendLimitResource"
+  | "OrganizationSpendLimitDeletedResource"
+  | "ProjectSpendLimitDeletedResource";
 
 /** The platform's extensions, described in docs/openapi.yaml. */
 export type ExtensionSchemaName =

@@ -1,15 +1,23 @@
 import { z } from "zod";
 import { AdminPrincipal } from "./auth.js";
 import { requestSubject, type RequestSubject } from "./definitions.js";
+import { KeyLimits, ModelPermissions } from "./limits.js";
 import {
   AdminApiKey,
   AdminApiKeyCreated,
   AuditLog,
   deletedObject,
   listOf,
+  OrganizationSpendLimit,
+  OrganizationSpendLimitDeleted,
   Project,
   ProjectApiKey,
   ProjectApiKeyRotated,
+  ProjectModelPermissions,
+  ProjectModelPermissionsDeleted,
+  ProjectRateLimit,
+  ProjectSpendLimit,
+  ProjectSpendLimitDeleted,
   ServiceAccount,
   ServiceAccountApiKey,
   ServiceAccountCreated,
@@ -52,8 +60,31 @@ const ApiKeyRef = { ...ProjectRef, keyId: Id };
 export const KeySettingsChange = z.object({
   expiresAt: z.number().int().nonnegative().nullable().optional(),
   allowedModels: z.array(z.string()).nullable().optional(),
+  /** Both of the key's rate limits at once; null removes both. */
+  rateLimits: KeyLimits.pick({ maxRequestsPer1Minute: true, maxTokensPer1Minute: true })
+    .nullable()
+    .optional(),
+  tokenBudget: KeyLimits.shape.tokenBudget.optional(),
 });
 export type KeySettingsChange = z.infer<typeof KeySettingsChange>;
+
+/** A project rate limit's fields to change: undefined leaves one as it is, null gives it back to the default. */
+const LimitChange = z.number().int().positive().nullable().optional();
+export const RateLimitChange = z.object({
+  maxRequestsPer1Minute: LimitChange,
+  maxTokensPer1Minute: LimitChange,
+  maxRequestsPer1Day: LimitChange,
+  maxAudioMegabytesPer1Minute: LimitChange,
+});
+export type RateLimitChange = z.infer<typeof RateLimitChange>;
+
+/** `rl-` and a model id, which may be up to 128 characters. */
+const RateLimitId = z.string().min(1).max(160);
+const SpendLimitSetting = {
+  thresholdAmount: z.number().int().positive(),
+  /** The platform's currency, which the gateway checked the request against. */
+  currency: z.string().regex(/^[A-Z]{3}$/),
+};
 
 export const AuditLogFilter = z.object({
   effectiveAt: z.object({
@@ -177,4 +208,74 @@ export const adminSubjects = {
     listOf(User),
   ),
   usersRetrieve: adminSubject("users.retrieve", "read", { userId: Id }, User),
+
+  rateLimitsList: adminSubject(
+    "rate_limits.list",
+    "read",
+    { ...ProjectRef, limit: Page.limit, after: RateLimitId.nullable(), before: RateLimitId.nullable() },
+    listOf(ProjectRateLimit),
+  ),
+  rateLimitsModify: adminSubject(
+    "rate_limits.modify",
+    "write",
+    { ...ProjectRef, rateLimitId: RateLimitId, change: RateLimitChange },
+    ProjectRateLimit,
+  ),
+
+  /** null when the project has none: the gateway answers 404, the export writes null. */
+  modelPermissionsRetrieve: adminSubject(
+    "model_permissions.retrieve",
+    "read",
+    ProjectRef,
+    ProjectModelPermissions.nullable(),
+  ),
+  modelPermissionsUpdate: adminSubject(
+    "model_permissions.update",
+    "write",
+    { ...ProjectRef, permissions: ModelPermissions },
+    ProjectModelPermissions,
+  ),
+  modelPermissionsDelete: adminSubject(
+    "model_permissions.delete",
+    "write",
+    ProjectRef,
+    ProjectModelPermissionsDeleted,
+  ),
+
+  organizationSpendLimitRetrieve: adminSubject(
+    "spend_limit.retrieve",
+    "read",
+    {},
+    OrganizationSpendLimit.nullable(),
+  ),
+  organizationSpendLimitUpdate: adminSubject(
+    "spend_limit.update",
+    "write",
+    SpendLimitSetting,
+    OrganizationSpendLimit,
+  ),
+  organizationSpendLimitDelete: adminSubject(
+    "spend_limit.delete",
+    "write",
+    {},
+    OrganizationSpendLimitDeleted,
+  ),
+  projectSpendLimitRetrieve: adminSubject(
+    "projects.spend_limit.retrieve",
+    "read",
+    ProjectRef,
+    ProjectSpendLimit.nullable(),
+  ),
+  projectSpendLimitUpdate: adminSubject(
+    "projects.spend_limit.update",
+    "write",
+    { ...ProjectRef, ...SpendLimitSetting },
+    ProjectSpendLimit,
+  ),
+  projectSpendLimitDelete: adminSubject(
+    "projects.spend_limit.delete",
+    "write",
+    ProjectRef,
+    ProjectSpendLimitDeleted,
+  ),
 };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { eventSubject, requestSubject } from "./definitions.js";
 import { PlatformError } from "./errors.js";
+import { RequestLimits } from "./limits.js";
 
 /**
  * Who is calling, as `auth` established it. An API key authenticates inference; an admin API key or an
@@ -33,6 +34,8 @@ export const ApiKeyPrincipal = AuthPrincipal.extend({
    * grace period or the key's expiry, whichever comes first. null when neither applies.
    */
   validUntil: z.number().int().nullable(),
+  /** Everything that bounds the key's requests, so that a gateway admits them without asking `auth` each time. */
+  limits: RequestLimits,
 });
 export type ApiKeyPrincipal = z.infer<typeof ApiKeyPrincipal>;
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AdministratorRole, AuditActor } from "./auth.js";
+import { TokenBudgetInterval } from "./limits.js";
 
 /**
  * OpenAI's Administration API on the wire (`/v1/organization/...`), plus the platform's documented extensions
@@ -9,6 +10,8 @@ import { AdministratorRole, AuditActor } from "./auth.js";
 
 const UnixSeconds = z.number().int().nonnegative();
 const Name = z.string().trim().min(1).max(256);
+/** A limit: a positive integer, at most 2^53 - 1 (zod's `int`), which the database's bigint holds exactly. */
+const LimitCount = z.number().int().positive();
 
 /** OpenAI's cursor page: `after` is the last id of the previous page. */
 export function listOf<Item extends z.ZodType>(item: Item) {
@@ -83,6 +86,15 @@ export const ProjectApiKey = z.object({
   expires_at: UnixSeconds.nullable(),
   /** Extension: model ids or aliases the key may use; null for every model. */
   allowed_models: z.array(z.string()).nullable(),
+  /** Extension: the key's own rate limits, each null for none beyond the project's; null when it has neither. */
+  rate_limits: z
+    .object({
+      max_requests_per_1_minute: LimitCount.nullable(),
+      max_tokens_per_1_minute: LimitCount.nullable(),
+    })
+    .nullable(),
+  /** Extension: input plus output tokens the key may use per calendar day or month (UTC); null for none. */
+  token_budget: z.object({ limit: LimitCount, interval: TokenBudgetInterval }).nullable(),
 });
 export type ProjectApiKey = z.infer<typeof ProjectApiKey>;
 
@@ -135,6 +147,66 @@ export const User = z.object({
 export type User = z.infer<typeof User>;
 
 /**
+ * A project's rate limits for one model (`id` is `rl-<model id>`): what the project set, else the platform's
+ * defaults. OpenAI leaves out the fields that do not apply, so an unset per-day or audio limit is omitted.
+ */
+export const ProjectRateLimit = z.object({
+  object: z.literal("project.rate_limit"),
+  id: z.string(),
+  model: z.string(),
+  max_requests_per_1_minute: LimitCount,
+  max_tokens_per_1_minute: LimitCount,
+  max_requests_per_1_day: LimitCount.optional(),
+  max_audio_megabytes_per_1_minute: LimitCount.optional(),
+});
+export type ProjectRateLimit = z.infer<typeof ProjectRateLimit>;
+
+/** The ids of project rate limits: `rl-` and the model's id. */
+export const RATE_LIMIT_ID_PREFIX = "rl-";
+
+const ModelPermissionsMode = z.enum(["allow_list", "deny_list"]);
+
+export const ProjectModelPermissions = z.object({
+  object: z.literal("project.model_permissions"),
+  mode: ModelPermissionsMode,
+  /** Model ids or aliases, as they were set. */
+  model_ids: z.array(z.string()),
+});
+export type ProjectModelPermissions = z.infer<typeof ProjectModelPermissions>;
+
+export const ProjectModelPermissionsDeleted = z.object({
+  object: z.literal("project.model_permissions.deleted"),
+  deleted: z.literal(true),
+});
+
+/**
+ * A hard spend limit per calendar month, in cents of the platform's currency (OpenAI allows only USD; the platform
+ * bills in its own `CURRENCY`, upper case as OpenAI writes it). Every stored limit is enforced.
+ */
+function spendLimit<Name extends string>(object: Name) {
+  return z.object({
+    object: z.literal(object),
+    threshold_amount: LimitCount,
+    currency: z.string(),
+    interval: z.literal("month"),
+    enforcement: z.object({ status: z.enum(["enforcing", "inactive"]) }),
+  });
+}
+export const OrganizationSpendLimit = spendLimit("organization.spend_limit");
+export type OrganizationSpendLimit = z.infer<typeof OrganizationSpendLimit>;
+export const ProjectSpendLimit = spendLimit("project.spend_limit");
+export type ProjectSpendLimit = z.infer<typeof ProjectSpendLimit>;
+
+export const OrganizationSpendLimitDeleted = z.object({
+  object: z.literal("organization.spend_limit.deleted"),
+  deleted: z.literal(true),
+});
+export const ProjectSpendLimitDeleted = z.object({
+  object: z.literal("project.spend_limit.deleted"),
+  deleted: z.literal(true),
+});
+
+/**
  * OpenAI's audit log entry: the type-specific details sit under a key named after the type
  * (`"project.created": {...}`), so the object is open beyond its common fields.
  */
@@ -157,6 +229,7 @@ const AUDIT_EVENT_TYPES = [
   "project.created",
   "project.updated",
   "project.archived",
+  "rate_limit.updated",
   "service_account.created",
   "service_account.updated",
   "service_account.deleted",
@@ -201,6 +274,20 @@ const keySettings = {
     .optional(),
   /** Extension: model ids or aliases; null for every model. */
   allowed_models: z.array(z.string().min(1).max(256)).min(1).max(256).nullable().optional(),
+  /** Extension: replaces the key's rate limits (a field left out is none); null removes both. */
+  rate_limits: z
+    .strictObject({
+      max_requests_per_1_minute: LimitCount.nullable().optional(),
+      max_tokens_per_1_minute: LimitCount.nullable().optional(),
+    })
+    .refine(
+      (limits) => limits.max_requests_per_1_minute != null || limits.max_tokens_per_1_minute != null,
+      "Give `max_requests_per_1_minute`, `max_tokens_per_1_minute` or both; `rate_limits: null` removes them.",
+    )
+    .nullable()
+    .optional(),
+  /** Extension: input plus output tokens per calendar day or month (UTC); null removes it. */
+  token_budget: z.strictObject({ limit: LimitCount, interval: TokenBudgetInterval }).nullable().optional(),
   /**
    * OpenAI's permission scopes: the platform has none to restrict (a key calls models, and only those its
    * allowed_models name), so only the empty list, "no restriction", is accepted.
@@ -230,7 +317,8 @@ export const ApiKeyUpdateBody = z
   .refine(oneExpiry, ONE_EXPIRY)
   .refine(
     (body) => Object.values(body).some((value) => value !== undefined),
-    "Give at least one of `name`, `expires_at`, `expires_in_seconds`, `allowed_models`.",
+    "Give at least one of `name`, `expires_at`, `expires_in_seconds`, `allowed_models`, `rate_limits`, " +
+      "`token_budget`.",
   );
 
 const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 60 * 60;
@@ -241,6 +329,37 @@ export const ApiKeyRotateBody = z.strictObject({
 export const AdminApiKeyCreateBody = z.strictObject({
   name: Name,
   expires_in_seconds: z.number().int().min(1).max(31_536_000).optional(),
+});
+
+/**
+ * OpenAI's fields the platform enforces; a field left out keeps its value. null (an extension) gives a field back
+ * to the platform's default. OpenAI's `max_images_per_1_minute` and `batch_1_day_max_input_tokens` are refused as
+ * unknown: the platform serves no images and no batches.
+ */
+export const ProjectRateLimitUpdateBody = z
+  .strictObject({
+    max_requests_per_1_minute: LimitCount.nullable().optional(),
+    max_tokens_per_1_minute: LimitCount.nullable().optional(),
+    max_requests_per_1_day: LimitCount.nullable().optional(),
+    max_audio_megabytes_per_1_minute: LimitCount.nullable().optional(),
+  })
+  .refine(
+    (body) => Object.values(body).some((value) => value !== undefined),
+    "Give at least one of `max_requests_per_1_minute`, `max_tokens_per_1_minute`, `max_requests_per_1_day`, " +
+      "`max_audio_megabytes_per_1_minute`.",
+  );
+
+export const ProjectModelPermissionsUpdateBody = z.strictObject({
+  mode: ModelPermissionsMode,
+  /** Ids or aliases of the catalogue; an empty allow list allows no model, an empty deny list every model. */
+  model_ids: z.array(z.string().min(1).max(256)).max(256),
+});
+
+/** The currency is checked against the platform's where the platform's currency is known (the gateway). */
+export const SpendLimitUpdateBody = z.strictObject({
+  threshold_amount: LimitCount,
+  currency: z.string().min(1).max(16),
+  interval: z.literal("month"),
 });
 
 export const OrganizationDataRetentionBody = z.strictObject({
@@ -277,6 +396,12 @@ export const QueryBoolean = z.enum(["true", "false"]).transform((value) => value
 export const ProjectListQuery = PageQuery.extend({ include_archived: QueryBoolean.default(false) });
 export const OwnerProjectAccess = z.enum(["active", "inactive", "any"]);
 export const AuditLogPageQuery = PageQuery.extend({ before: z.string().min(1).max(128).optional() });
+/** OpenAI's rate limit list pages by 100 unless told otherwise, both ways. */
+export const RateLimitPageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(100),
+  after: z.string().min(1).max(160).optional(),
+  before: z.string().min(1).max(160).optional(),
+});
 export const AdminApiKeyListQuery = PageQuery.extend({
   order: z.enum(["asc", "desc"]).default("asc"),
 });

@@ -5,12 +5,14 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import * as initial from "./migrations/0001_initial.js";
 import * as organizations from "./migrations/0002_organizations.js";
 import * as metering from "./migrations/0003_metering.js";
+import * as limits from "./migrations/0004_limits.js";
 
 /** Migrations are compiled in rather than read from a folder, so they run the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_organizations": organizations,
   "0003_metering": metering,
+  "0004_limits": limits,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

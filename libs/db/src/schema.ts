@@ -56,6 +56,50 @@ export interface ApiKeysTable {
   last_used_at: Date | null;
   deleted_at: Date | null;
   allowed_models: string[] | null;
+  /** Extension: the key's own rate limits; null is none beyond the project's. */
+  max_requests_per_1_minute: LimitCount | null;
+  max_tokens_per_1_minute: LimitCount | null;
+  /** Extension: input plus output tokens per calendar day or month (UTC); both set or both null. */
+  token_budget_limit: LimitCount | null;
+  token_budget_interval: "day" | "month" | null;
+}
+
+/** A limit set by a customer: bigint, read back from `pg` as a string (the API keeps them below 2^53). */
+type LimitCount = ColumnType<string, number, number>;
+
+/** What a project set for one model; a null column (or no row) is the operator's default (`DEFAULT_MAX_…`). */
+export interface ProjectRateLimitsTable {
+  project_id: string;
+  /** A model id of the catalogue. */
+  model: string;
+  max_requests_per_1_minute: LimitCount | null;
+  max_tokens_per_1_minute: LimitCount | null;
+  max_requests_per_1_day: LimitCount | null;
+  max_audio_megabytes_per_1_minute: LimitCount | null;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface ProjectModelPermissionsTable {
+  project_id: string;
+  mode: "allow_list" | "deny_list";
+  /** Model ids or aliases, as the customer wrote them. */
+  model_ids: string[];
+  updated_at: DefaultedTimestamp;
+}
+
+/** A hard spend limit per calendar month (UTC), in cents of `currency`. */
+export interface ProjectSpendLimitsTable {
+  project_id: string;
+  threshold_amount: LimitCount;
+  currency: string;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface OrganizationSpendLimitsTable {
+  organization_id: string;
+  threshold_amount: LimitCount;
+  currency: string;
+  updated_at: DefaultedTimestamp;
 }
 
 export interface ApiKeySecretsTable {
@@ -182,6 +226,10 @@ export interface AuthDatabase {
   administrators: AdministratorsTable;
   admin_sessions: AdminSessionsTable;
   audit_logs: AuditLogsTable;
+  project_rate_limits: ProjectRateLimitsTable;
+  project_model_permissions: ProjectModelPermissionsTable;
+  project_spend_limits: ProjectSpendLimitsTable;
+  organization_spend_limits: OrganizationSpendLimitsTable;
 }
 
 export interface MeteringDatabase {

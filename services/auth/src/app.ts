@@ -6,6 +6,8 @@ import type { Logger } from "@llmaas/telemetry";
 import { serveAdminKeys } from "./admin/admin-keys.js";
 import { serveApiKeys } from "./admin/api-keys.js";
 import { serveAuditLogs } from "./admin/audit-logs.js";
+import { serveLimits } from "./admin/limits/index.js";
+import type { LimitSettings } from "./admin/limits/settings.js";
 import { serveProjects } from "./admin/projects.js";
 import { serveInQueue } from "./admin/serve.js";
 import { serveServiceAccounts } from "./admin/service-accounts.js";
@@ -26,6 +28,8 @@ export interface AuthOptions {
   keySecret: string;
   operatorToken: { token?: string | undefined; sha256?: string | undefined };
   oidc: OidcVerifierOptions;
+  /** The catalogue and the default rate limits, which every API key's principal carries for its project. */
+  limits: LimitSettings;
 }
 
 export interface AuthService {
@@ -40,7 +44,7 @@ const SESSION_CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
  */
 export function startAuth(options: AuthOptions): AuthService {
   const { bus, db, logger } = options;
-  const ctx = createAuthContext(bus, db, new SecretHasher(options.keySecret));
+  const ctx = createAuthContext(bus, db, new SecretHasher(options.keySecret), options.limits);
   const authenticator = createAuthenticator(
     ctx,
     new OperatorToken(options.operatorToken),
@@ -55,6 +59,7 @@ export function startAuth(options: AuthOptions): AuthService {
   serveAdminKeys(bus, ctx);
   serveAuditLogs(bus, ctx);
   serveUsers(bus, ctx);
+  serveLimits(bus, ctx);
   serveOrganizations(bus, ctx);
 
   const cleanup = setInterval(() => {

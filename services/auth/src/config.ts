@@ -1,10 +1,12 @@
 import { z } from "zod";
-import { busEnv, commonEnv, ConfigError, databaseEnv, parseConfig } from "@llmaas/config";
+import { busEnv, catalogueEnv, commonEnv, ConfigError, databaseEnv, parseConfig } from "@llmaas/config";
 
 export const authEnv = {
   ...commonEnv,
   ...busEnv,
   ...databaseEnv,
+  /** The models a project's rate limits are listed and carried for. */
+  ...catalogueEnv,
   /** Secrets are stored as HMAC-SHA256 under this key: a stolen table alone cannot be used or brute-forced. */
   AUTH_KEY_SECRET: z.string().min(32, "AUTH_KEY_SECRET must be at least 32 characters"),
   /** The platform operator's bearer token for `/v1/operator/...`; or give its SHA-256 instead. */
@@ -18,6 +20,14 @@ export const authEnv = {
   /** An unknown `kid` refetches the issuer's keys at most this often, so forged tokens cannot hammer the issuer. */
   OIDC_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   OIDC_JWKS_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /**
+   * A project's rate limits for each model unless it set its own (`/projects/{p}/rate_limits`). Generous, so that
+   * they stop a runaway client rather than shape normal traffic; the per-day and audio limits are none when unset.
+   */
+  DEFAULT_MAX_REQUESTS_PER_1_MINUTE: z.coerce.number().int().positive().default(10_000),
+  DEFAULT_MAX_TOKENS_PER_1_MINUTE: z.coerce.number().int().positive().default(10_000_000),
+  DEFAULT_MAX_REQUESTS_PER_1_DAY: z.coerce.number().int().positive().optional(),
+  DEFAULT_MAX_AUDIO_MEGABYTES_PER_1_MINUTE: z.coerce.number().int().positive().optional(),
 };
 
 export type AuthConfig = z.infer<z.ZodObject<typeof authEnv>>;

@@ -2,12 +2,14 @@ import type { Kysely } from "kysely";
 import { credentialsRevoked, type CredentialsRevoked } from "@llmaas/contracts";
 import type { Bus } from "@llmaas/bus";
 import type { AuthDatabase } from "@llmaas/db";
+import type { LimitSettings } from "./admin/limits/settings.js";
 import type { SecretHasher } from "./secrets.js";
 
 /** What every auth handler works with. */
 export interface AuthContext {
   db: Kysely<AuthDatabase>;
   hasher: SecretHasher;
+  limits: LimitSettings;
   /**
    * Tells every gateway to drop what it cached under these scopes. Called after the change commits, and resolves
    * once the NATS server has the messages: when an admin route answers, every connected gateway is being told.
@@ -15,10 +17,16 @@ export interface AuthContext {
   revoke(revocations: CredentialsRevoked[]): Promise<void>;
 }
 
-export function createAuthContext(bus: Bus, db: Kysely<AuthDatabase>, hasher: SecretHasher): AuthContext {
+export function createAuthContext(
+  bus: Bus,
+  db: Kysely<AuthDatabase>,
+  hasher: SecretHasher,
+  limits: LimitSettings,
+): AuthContext {
   return {
     db,
     hasher,
+    limits,
     revoke: async (revocations) => {
       for (const revocation of revocations) {
         bus.publish(credentialsRevoked, credentialsRevoked.subject, revocation);

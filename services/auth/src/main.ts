@@ -1,11 +1,14 @@
 import { loadAuthConfig } from "./config.js";
 import { Bus } from "@llmaas/bus";
+import { loadCatalogue } from "@llmaas/catalogue";
 import { createDatabase, type AuthDatabase } from "@llmaas/db";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { startAuth } from "./app.js";
 
 const config = loadAuthConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("auth", config);
+// Before any connection: a catalogue that does not load stops the service at once, naming the problem.
+const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
 
 const db = createDatabase<AuthDatabase>({
   url: config.DATABASE_URL,
@@ -31,6 +34,15 @@ const auth = startAuth({
     clockToleranceSeconds: config.OIDC_CLOCK_TOLERANCE_SECONDS,
     jwksCooldownMs: config.OIDC_JWKS_COOLDOWN_MS,
     jwksTimeoutMs: config.OIDC_JWKS_TIMEOUT_MS,
+  },
+  limits: {
+    catalogue,
+    defaults: {
+      maxRequestsPer1Minute: config.DEFAULT_MAX_REQUESTS_PER_1_MINUTE,
+      maxTokensPer1Minute: config.DEFAULT_MAX_TOKENS_PER_1_MINUTE,
+      maxRequestsPer1Day: config.DEFAULT_MAX_REQUESTS_PER_1_DAY ?? null,
+      maxAudioMegabytesPer1Minute: config.DEFAULT_MAX_AUDIO_MEGABYTES_PER_1_MINUTE ?? null,
+    },
   },
 });
 logger.info({}, "auth ready");

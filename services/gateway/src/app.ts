@@ -4,6 +4,7 @@ import type { Bus } from "@llmaas/bus";
 import type { Catalogue } from "@llmaas/catalogue";
 import { PlatformError } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
+import { registerLimitRoutes } from "./admin/limit-routes.js";
 import { registerOperatorRoutes } from "./admin/operator-routes.js";
 import { registerOrganizationRoutes } from "./admin/organization-routes.js";
 import { registerAuthentication } from "./auth/index.js";
@@ -122,6 +123,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   registerEmbeddingRoutes(app, inference);
   const admin = { bus: options.bus, catalogue: options.catalogue, timeoutMs: options.adminTimeoutMs };
   registerOrganizationRoutes(app, admin);
+  registerLimitRoutes(app, { ...admin, currency: options.currency });
   registerUsageRoutes(app, { ...admin, currency: options.currency });
   registerUsageExport(app, admin);
   registerOperatorRoutes(app, admin);

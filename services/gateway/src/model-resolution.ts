@@ -5,7 +5,7 @@ import {
   type CatalogueModel,
   type LifecycleView,
 } from "@llmaas/catalogue";
-import { PlatformError } from "@llmaas/contracts";
+import { PlatformError, type ApiKeyPrincipal } from "@llmaas/contracts";
 
 export interface ResolvedModel {
   model: CatalogueModel;
@@ -31,36 +31,66 @@ export function modelNotFound(id: string): PlatformError {
   );
 }
 
-/**
- * A key's `allowed_models` names ids or aliases; an alias allows the model it resolves to. An entry the catalogue no
- * longer knows allows nothing.
- */
-function checkAllowed(catalogue: Catalogue, model: CatalogueModel, allowedModels: string[] | null): void {
-  if (allowedModels === null) return;
-  if (allowedModels.some((entry) => catalogue.find(entry)?.id === model.id)) return;
-  throw new PlatformError(
-    "permission_denied",
-    `The model \`${model.id}\` is not allowed for this API key: its allowed_models are ` +
-      `${allowedModels.map((entry) => `\`${entry}\``).join(", ")}.`,
-    "model",
-  );
+/** What decides which models a key may call: its own `allowed_models` and its project's model permissions. */
+export type ModelAccess = Pick<ApiKeyPrincipal, "allowedModels"> & {
+  limits: Pick<ApiKeyPrincipal["limits"], "projectModelPermissions">;
+};
+
+/** Whether a list of ids or aliases names the model: an alias names the model it resolves to. */
+function names(catalogue: Catalogue, entries: string[], model: CatalogueModel): boolean {
+  return entries.some((entry) => catalogue.find(entry)?.id === model.id);
+}
+
+const listed = (entries: string[]) => entries.map((entry) => `\`${entry}\``).join(", ");
+
+function refused(model: CatalogueModel, why: string): PlatformError {
+  return new PlatformError("permission_denied", `The model \`${model.id}\` is not allowed ${why}.`, "model");
 }
 
 /**
- * The model an inference request names (id or alias), checked against what the caller's key may use and for the
- * request's capability. A retired model is refused with `model_retired` before its capabilities are looked at: its
+ * The project's model permissions first (they bound every key of the project), then the key's `allowed_models`.
+ * An entry the catalogue no longer knows names nothing: it allows nothing, and denies nothing.
+ */
+function checkAllowed(catalogue: Catalogue, model: CatalogueModel, access: ModelAccess): void {
+  const permissions = access.limits.projectModelPermissions;
+  if (permissions?.mode === "allow_list" && !names(catalogue, permissions.modelIds, model)) {
+    throw refused(
+      model,
+      permissions.modelIds.length === 0
+        ? "in this project: the project's allow list (model_permissions) is empty"
+        : `in this project: it is not on the project's allow list (model_permissions: ${listed(permissions.modelIds)})`,
+    );
+  }
+  if (permissions?.mode === "deny_list" && names(catalogue, permissions.modelIds, model)) {
+    throw refused(
+      model,
+      `in this project: it is on the project's deny list (model_permissions: ${listed(permissions.modelIds)})`,
+    );
+  }
+  const { allowedModels } = access;
+  if (allowedModels !== null && !names(catalogue, allowedModels, model)) {
+    throw refused(
+      model,
+      `for this API key: it is not in the key's allowed_models (${listed(allowedModels)})`,
+    );
+  }
+}
+
+/**
+ * The model an inference request names (id or alias), checked against what the caller's key and project may use and
+ * for the request's capability. A retired model is refused with `model_retired` before its capabilities are looked at: its
  * replacement is the useful answer.
  */
 export function resolveModel(
   catalogue: Catalogue,
   idOrAlias: string,
   capability: Capability,
-  allowedModels: string[] | null,
+  access: ModelAccess,
   now: Date = new Date(),
 ): ResolvedModel {
   const model = catalogue.find(idOrAlias);
   if (!model) throw modelNotFound(idOrAlias);
-  checkAllowed(catalogue, model, allowedModels);
+  checkAllowed(catalogue, model, access);
   const lifecycle = catalogue.lifecycleAt(model, now);
   if (lifecycle.status === "retired") {
     throw new PlatformError(

@@ -1,5 +1,5 @@
 import t from "tap";
-import { PlatformError, type ApiKeyPrincipal, type Principal } from "@llmaas/contracts";
+import { PlatformError, type ApiKeyPrincipal, type Principal, type RequestLimits } from "@llmaas/contracts";
 import { KeyCache, type KeyCacheOptions } from "../src/auth/key-cache.js";
 
 /** A clock the tests move by hand: nothing here waits for real time. */
@@ -22,6 +22,14 @@ function cacheWith(options: Partial<KeyCacheOptions> = {}) {
   return { cache, time };
 }
 
+const NO_LIMITS: RequestLimits = {
+  key: { maxRequestsPer1Minute: null, maxTokensPer1Minute: null, tokenBudget: null },
+  projectModels: {},
+  projectSpendLimitCents: null,
+  organizationSpendLimitCents: null,
+  projectModelPermissions: null,
+};
+
 function apiKey(
   keyId: string,
   projectId = "proj_a",
@@ -36,6 +44,7 @@ function apiKey(
     serviceAccountId: `svc_acct_${keyId}`,
     allowedModels: null,
     validUntil,
+    limits: NO_LIMITS,
   };
 }
 

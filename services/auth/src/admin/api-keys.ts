@@ -48,11 +48,40 @@ function expiryOf(expiresAt: number | null | undefined, now: Date): Date | null 
   return date;
 }
 
-/** The settings as the audit log records them: OpenAI's snake_case names, only those given. */
+/** The settings as the audit log records them: the API's snake_case names, only those given. */
 function settingsChanges(settings: KeySettingsChange): Record<string, unknown> {
+  const { rateLimits, tokenBudget } = settings;
   return {
     ...(settings.expiresAt !== undefined ? { expires_at: settings.expiresAt } : {}),
     ...(settings.allowedModels !== undefined ? { allowed_models: settings.allowedModels } : {}),
+    ...(rateLimits !== undefined
+      ? {
+          rate_limits: rateLimits && {
+            max_requests_per_1_minute: rateLimits.maxRequestsPer1Minute,
+            max_tokens_per_1_minute: rateLimits.maxTokensPer1Minute,
+          },
+        }
+      : {}),
+    ...(tokenBudget !== undefined ? { token_budget: tokenBudget } : {}),
+  };
+}
+
+/** The columns of the limits a change sets (both rate limits at once, the budget's two together). */
+function limitColumns(settings: KeySettingsChange) {
+  const { rateLimits, tokenBudget } = settings;
+  return {
+    ...(rateLimits !== undefined
+      ? {
+          max_requests_per_1_minute: rateLimits?.maxRequestsPer1Minute ?? null,
+          max_tokens_per_1_minute: rateLimits?.maxTokensPer1Minute ?? null,
+        }
+      : {}),
+    ...(tokenBudget !== undefined
+      ? {
+          token_budget_limit: tokenBudget?.limit ?? null,
+          token_budget_interval: tokenBudget?.interval ?? null,
+        }
+      : {}),
   };
 }
 
@@ -101,6 +130,7 @@ export async function createApiKey(
       redacted_value: secret.redacted,
       expires_at: expiryOf(key.settings.expiresAt, now) ?? null,
       allowed_models: key.settings.allowedModels ?? null,
+      ...limitColumns(key.settings),
     })
     .returning(["id", "created_at"])
     .executeTakeFirstOrThrow();
@@ -174,6 +204,7 @@ export function serveApiKeys(bus: Bus, ctx: AuthContext): void {
             ...(name !== undefined ? { name } : {}),
             ...(expiresAt !== undefined ? { expires_at: expiresAt } : {}),
             ...(settings.allowedModels !== undefined ? { allowed_models: settings.allowedModels } : {}),
+            ...limitColumns(settings),
           })
           .where("id", "=", key.id)
           .execute();
@@ -183,7 +214,7 @@ export function serveApiKeys(bus: Bus, ctx: AuthContext): void {
         });
         return findApiKey(trx, principal.organizationId, projectId, keyId);
       });
-      // The gateways cached this key's old settings (its allowed models, its expiry).
+      // The gateways cached this key's old settings (its allowed models, its expiry, its limits).
       await ctx.revoke([{ scope: "key", id: updated.id }]);
       return toProjectApiKey(updated);
     },

@@ -8,6 +8,7 @@ import type {
   ProjectsTable,
   ServiceAccountsTable,
 } from "@llmaas/db";
+import { limitCount } from "./limits/settings.js";
 
 /** Rows as the OpenAI objects the routes answer with. */
 
@@ -66,6 +67,17 @@ export function toProjectApiKey(row: ApiKeyRow): openaiAdmin.ProjectApiKey {
     },
     expires_at: unixSecondsOrNull(row.expires_at),
     allowed_models: row.allowed_models,
+    rate_limits:
+      row.max_requests_per_1_minute === null && row.max_tokens_per_1_minute === null
+        ? null
+        : {
+            max_requests_per_1_minute: limitCount(row.max_requests_per_1_minute),
+            max_tokens_per_1_minute: limitCount(row.max_tokens_per_1_minute),
+          },
+    token_budget:
+      row.token_budget_limit !== null && row.token_budget_interval !== null
+        ? { limit: limitCount(row.token_budget_limit), interval: row.token_budget_interval }
+        : null,
   };
 }
 

@@ -1,4 +1,12 @@
-import { PlatformError, type ApiKeyPrincipal } from "@llmaas/contracts";
+import { jsonArrayFrom } from "kysely/helpers/postgres";
+import { PlatformError, type ApiKeyPrincipal, type RequestLimits } from "@llmaas/contracts";
+import {
+  effectiveRateLimit,
+  limitCount,
+  rateLimitedModels,
+  type LimitSettings,
+  type RateLimitOverride,
+} from "../admin/limits/settings.js";
 import type { AuthContext } from "../context.js";
 
 export function invalidApiKey(message = "Incorrect API key provided."): PlatformError {
@@ -8,6 +16,45 @@ export function invalidApiKey(message = "Incorrect API key provided."): Platform
 function earliest(...dates: (Date | null)[]): Date | null {
   const times = dates.filter((date): date is Date => date !== null).map((date) => date.getTime());
   return times.length ? new Date(Math.min(...times)) : null;
+}
+
+interface LimitColumns {
+  max_requests_per_1_minute: string | null;
+  max_tokens_per_1_minute: string | null;
+  token_budget_limit: string | null;
+  token_budget_interval: "day" | "month" | null;
+  permissions_mode: "allow_list" | "deny_list" | null;
+  permissions_model_ids: string[] | null;
+  project_spend_limit: string | null;
+  organization_spend_limit: string | null;
+  rate_limits: RateLimitOverride[];
+}
+
+/** The key's limits, and its project's for every model of the catalogue (what it set, else the defaults). */
+function requestLimits(settings: LimitSettings, row: LimitColumns): RequestLimits {
+  const overrides = new Map(row.rate_limits.map((override) => [override.model, override]));
+  return {
+    key: {
+      maxRequestsPer1Minute: limitCount(row.max_requests_per_1_minute),
+      maxTokensPer1Minute: limitCount(row.max_tokens_per_1_minute),
+      tokenBudget:
+        row.token_budget_limit !== null && row.token_budget_interval !== null
+          ? { limit: limitCount(row.token_budget_limit), interval: row.token_budget_interval }
+          : null,
+    },
+    projectModels: Object.fromEntries(
+      rateLimitedModels(settings.catalogue).map((model) => [
+        model,
+        effectiveRateLimit(settings.defaults, overrides.get(model)),
+      ]),
+    ),
+    projectSpendLimitCents: limitCount(row.project_spend_limit),
+    organizationSpendLimitCents: limitCount(row.organization_spend_limit),
+    projectModelPermissions:
+      row.permissions_mode !== null && row.permissions_model_ids !== null
+        ? { mode: row.permissions_mode, modelIds: row.permissions_model_ids }
+        : null,
+  };
 }
 
 /**
@@ -20,12 +67,21 @@ export async function verifyApiKey(
   credential: string,
   now = new Date(),
 ): Promise<ApiKeyPrincipal> {
+  // One round trip: the key, what it belongs to, and every limit its principal carries (each table holds at most
+  // one row per project or organization, and the project's rate limits come as one JSON array).
   const row = await ctx.db
     .selectFrom("api_key_secrets as secret")
     .innerJoin("api_keys as key", "key.id", "secret.key_id")
     .innerJoin("projects as project", "project.id", "key.project_id")
     .innerJoin("organizations as organization", "organization.id", "key.organization_id")
-    .select([
+    .leftJoin("project_model_permissions as permissions", "permissions.project_id", "key.project_id")
+    .leftJoin("project_spend_limits as project_spend", "project_spend.project_id", "key.project_id")
+    .leftJoin(
+      "organization_spend_limits as organization_spend",
+      "organization_spend.organization_id",
+      "key.organization_id",
+    )
+    .select((eb) => [
       "key.id",
       "key.organization_id",
       "key.project_id",
@@ -33,9 +89,29 @@ export async function verifyApiKey(
       "key.allowed_models",
       "key.expires_at",
       "key.deleted_at",
+      "key.max_requests_per_1_minute",
+      "key.max_tokens_per_1_minute",
+      "key.token_budget_limit",
+      "key.token_budget_interval",
       "secret.expires_at as secret_expires_at",
       "project.status as project_status",
       "organization.status as organization_status",
+      "permissions.mode as permissions_mode",
+      "permissions.model_ids as permissions_model_ids",
+      "project_spend.threshold_amount as project_spend_limit",
+      "organization_spend.threshold_amount as organization_spend_limit",
+      jsonArrayFrom(
+        eb
+          .selectFrom("project_rate_limits as rate_limit")
+          .select([
+            "rate_limit.model",
+            "rate_limit.max_requests_per_1_minute",
+            "rate_limit.max_tokens_per_1_minute",
+            "rate_limit.max_requests_per_1_day",
+            "rate_limit.max_audio_megabytes_per_1_minute",
+          ])
+          .whereRef("rate_limit.project_id", "=", "key.project_id"),
+      ).as("rate_limits"),
     ])
     .where("secret.secret_hash", "=", ctx.hasher.hash(credential))
     .executeTakeFirst();
@@ -58,5 +134,6 @@ export async function verifyApiKey(
     serviceAccountId: row.service_account_id,
     allowedModels: row.allowed_models,
     validUntil: earliest(row.expires_at, row.secret_expires_at)?.getTime() ?? null,
+    limits: requestLimits(ctx.limits, row),
   };
 }

@@ -50,6 +50,8 @@ async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncG
   yield `{"object":"organization.export","exported_at":${Math.floor(Date.now() / 1000)}`;
   yield `,"organization":${JSON.stringify(organization)}`;
   yield `,"data_retention":${JSON.stringify(openaiAdmin.ORGANIZATION_DATA_RETENTION)}`;
+  const spendLimit = await call(adminSubjects.organizationSpendLimitRetrieve, { principal });
+  yield `,"spend_limit":${JSON.stringify(spendLimit)}`;
   yield ',"users":';
   yield* jsonArray(everything((after) => call(adminSubjects.usersList, { ...pageOf, after, emails: null })));
   yield ',"admin_api_keys":';
@@ -72,6 +74,13 @@ async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncG
           api_keys: await collect(
             everything((after) => call(adminSubjects.apiKeysList, { ...pageOf, projectId, after })),
           ),
+          rate_limits: await collect(
+            everything((after) =>
+              call(adminSubjects.rateLimitsList, { ...pageOf, projectId, after, before: null }),
+            ),
+          ),
+          model_permissions: await call(adminSubjects.modelPermissionsRetrieve, { principal, projectId }),
+          spend_limit: await call(adminSubjects.projectSpendLimitRetrieve, { principal, projectId }),
         };
       }
     })(),

@@ -4,7 +4,7 @@ import { adminOf } from "../auth/index.js";
 import { parseBody, parseQuery } from "../validation.js";
 import { busCaller, type AdminRoutesOptions } from "./call.js";
 import { registerExport } from "./export.js";
-import { auditLogFilter, checkAllowedModels, pathId } from "./params.js";
+import { auditLogFilter, checkCatalogueModels, pathId } from "./params.js";
 
 interface ProjectParams {
   project_id: string;
@@ -20,17 +20,32 @@ const ProjectApiKeyListQuery = openaiAdmin.PageQuery.extend({
   owner_project_access: openaiAdmin.OwnerProjectAccess.optional(),
 });
 
-/** A relative expiry (OpenAI's `expires_in_seconds`) becomes an absolute one when the request arrives. */
+/**
+ * A relative expiry (OpenAI's `expires_in_seconds`) becomes an absolute one when the request arrives; the limits'
+ * fields take the bus's names, a rate limit left out of `rate_limits` being none.
+ */
 function keySettings(body: {
   expires_at?: number | null | undefined;
   expires_in_seconds?: number | undefined;
   allowed_models?: string[] | null | undefined;
+  rate_limits?:
+    | {
+        max_requests_per_1_minute?: number | null | undefined;
+        max_tokens_per_1_minute?: number | null | undefined;
+      }
+    | null
+    | undefined;
+  token_budget?: KeySettingsChange["tokenBudget"];
 }): KeySettingsChange {
   const expiresAt =
     body.expires_in_seconds === undefined
       ? body.expires_at
       : Math.floor(Date.now() / 1000) + body.expires_in_seconds;
-  return { expiresAt, allowedModels: body.allowed_models };
+  const rateLimits = body.rate_limits && {
+    maxRequestsPer1Minute: body.rate_limits.max_requests_per_1_minute ?? null,
+    maxTokensPer1Minute: body.rate_limits.max_tokens_per_1_minute ?? null,
+  };
+  return { expiresAt, allowedModels: body.allowed_models, rateLimits, tokenBudget: body.token_budget };
 }
 
 const ZERO_RETENTION_ONLY =
@@ -127,7 +142,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, options: AdminR
   );
   app.post<{ Params: ServiceAccountParams }>(`${serviceAccountPath}/api_keys`, async (request) => {
     const body = parseBody(openaiAdmin.ServiceAccountKeyCreateBody, request.body ?? {});
-    checkAllowedModels(options.catalogue, body.allowed_models);
+    checkCatalogueModels(options.catalogue, body.allowed_models, "allowed_models");
     return call(adminSubjects.serviceAccountKeysCreate, {
       principal: adminOf(request),
       projectId: project(request.params),
@@ -163,7 +178,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, options: AdminR
   );
   app.post<{ Params: ApiKeyParams }>(apiKeyPath, async (request) => {
     const body = parseBody(openaiAdmin.ApiKeyUpdateBody, request.body);
-    checkAllowedModels(options.catalogue, body.allowed_models);
+    checkCatalogueModels(options.catalogue, body.allowed_models, "allowed_models");
     return call(adminSubjects.apiKeysModify, {
       principal: adminOf(request),
       projectId: project(request.params),

@@ -49,14 +49,21 @@ export function auditLogFilter(query: Record<string, unknown>): AuditLogFilter {
   return parseQuery(AuditLogFilter, filter);
 }
 
-/** A key's `allowed_models` must name models of the catalogue: a typo would otherwise lock the key out silently. */
-export function checkAllowedModels(catalogue: Catalogue, allowedModels: string[] | null | undefined): void {
-  allowedModels?.forEach((entry, index) => {
+/**
+ * Model ids or aliases an administrator lists (a key's `allowed_models`, a project's `model_ids`) must name models
+ * of the catalogue: a typo would otherwise lock a key or a project out of a model, or let it through, silently.
+ */
+export function checkCatalogueModels(
+  catalogue: Catalogue,
+  models: string[] | null | undefined,
+  param: string,
+): void {
+  models?.forEach((entry, index) => {
     if (!catalogue.find(entry)) {
       throw new PlatformError(
         "invalid_request",
         `The model \`${entry}\` is not in the catalogue (GET /v1/models lists ids and aliases).`,
-        `allowed_models[${index}]`,
+        `${param}[${index}]`,
       );
     }
   });

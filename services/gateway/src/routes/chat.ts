@@ -173,7 +173,7 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
   app.post("/v1/chat/completions", async (request, reply) => {
     const body = parseBody(openai.ChatCompletionRequest, request.body);
     const apiKey = apiKeyOf(request);
-    const { model, headers } = resolveModel(catalogue, body.model, "chat", apiKey.allowedModels);
+    const { model, headers } = resolveModel(catalogue, body.model, "chat", apiKey);
     void reply.headers(headers);
     const requestId = newId("chatcmpl");
     trace.getActiveSpan()?.setAttributes({

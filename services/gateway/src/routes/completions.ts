@@ -45,7 +45,7 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
   app.post("/v1/completions", async (request, reply) => {
     const body = parseBody(openai.CompletionRequest, request.body);
     const apiKey = apiKeyOf(request);
-    const { model, headers } = resolveModel(catalogue, body.model, "completion", apiKey.allowedModels);
+    const { model, headers } = resolveModel(catalogue, body.model, "completion", apiKey);
     void reply.headers(headers);
     const prompts = promptsOf(body.prompt);
     if (body.echo && prompts.some((prompt) => typeof prompt !== "string")) {

@@ -78,7 +78,7 @@ export function registerEmbeddingRoutes(app: FastifyInstance, options: Embedding
   app.post("/v1/embeddings", async (request, reply): Promise<openai.EmbeddingResponse> => {
     const body = parseBody(openai.EmbeddingRequest, request.body);
     const apiKey = apiKeyOf(request);
-    const { model, headers } = resolveModel(catalogue, body.model, "embeddings", apiKey.allowedModels);
+    const { model, headers } = resolveModel(catalogue, body.model, "embeddings", apiKey);
     const settings = model.embeddings;
     if (!settings) throw new PlatformError("internal_error", `The catalogue lacks ${model.id}'s embeddings.`);
     const dimensions = body.dimensions ?? null;
