@@ -10,3 +10,4 @@ export * from "./metering.js";
 export * from "./usage-api.js";
 export * from "./usage-export.js";
 export * from "./limits.js";
+export * from "./quotas.js";

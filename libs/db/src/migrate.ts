@@ -6,6 +6,7 @@ import * as initial from "./migrations/0001_initial.js";
 import * as organizations from "./migrations/0002_organizations.js";
 import * as metering from "./migrations/0003_metering.js";
 import * as limits from "./migrations/0004_limits.js";
+import * as quotaLeases from "./migrations/0005_quota_leases.js";
 
 /** Migrations are compiled in rather than read from a folder, so they run the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   "0002_organizations": organizations,
   "0003_metering": metering,
   "0004_limits": limits,
+  "0005_quota_leases": quotaLeases,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

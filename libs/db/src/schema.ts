@@ -216,6 +216,30 @@ export interface MeteringOutboxTable {
   changes: Json<unknown>;
 }
 
+/** numeric columns: `pg` returns them as strings, so no amount loses precision. */
+type Numeric = ColumnType<string, bigint | string, bigint | string>;
+
+export interface QuotaWindowsTable {
+  counter: string;
+  /** Unix seconds (bigint, so read back as a string). */
+  window_start: ColumnType<string | number, number, number>;
+  window_end: ColumnType<string | number, number, number>;
+  limit_amount: Numeric;
+  /** Handed out to gateways and not given back. */
+  outstanding: ColumnType<string, bigint | string | undefined, bigint | string>;
+}
+
+export interface QuotaLeasesTable {
+  counter: string;
+  window_start: ColumnType<string | number, number, number>;
+  gateway_id: string;
+  granted: ColumnType<string, bigint | string | undefined, bigint | string>;
+  /** Totals the gateway last reported. */
+  consumed: ColumnType<string, bigint | string | undefined, bigint | string>;
+  returned: ColumnType<string, bigint | string | undefined, bigint | string>;
+  updated_at: DefaultedTimestamp;
+}
+
 export interface AuthDatabase {
   organizations: OrganizationsTable;
   projects: ProjectsTable;
@@ -230,6 +254,8 @@ export interface AuthDatabase {
   project_model_permissions: ProjectModelPermissionsTable;
   project_spend_limits: ProjectSpendLimitsTable;
   organization_spend_limits: OrganizationSpendLimitsTable;
+  quota_windows: QuotaWindowsTable;
+  quota_leases: QuotaLeasesTable;
 }
 
 export interface MeteringDatabase {

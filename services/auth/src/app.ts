@@ -18,6 +18,7 @@ import { createAuthContext } from "./context.js";
 import { serveKeysUsed } from "./key-usage.js";
 import { OidcVerifier, type OidcVerifierOptions } from "./oidc/verifier.js";
 import { serveOrganizations } from "./operator/organizations.js";
+import { serveQuotaLedger } from "./quotas/serve.js";
 import { OperatorToken, SecretHasher } from "./secrets.js";
 
 export interface AuthOptions {
@@ -61,10 +62,16 @@ export function startAuth(options: AuthOptions): AuthService {
   serveUsers(bus, ctx);
   serveLimits(bus, ctx);
   serveOrganizations(bus, ctx);
+  const quotaLedger = serveQuotaLedger(bus, db, logger);
 
   const cleanup = setInterval(() => {
     deleteExpiredSessions(ctx).catch((err: unknown) => logger.warn({ err }, "expired sessions not deleted"));
   }, SESSION_CLEANUP_INTERVAL_MS);
   cleanup.unref();
-  return { stop: () => clearInterval(cleanup) };
+  return {
+    stop: () => {
+      clearInterval(cleanup);
+      quotaLedger.stop();
+    },
+  };
 }
