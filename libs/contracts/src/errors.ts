@@ -13,7 +13,13 @@ export const errorCodes = [
   "model_not_found",
   "model_retired",
   "context_length_exceeded",
+  /** A rate limit (requests or tokens per minute, requests per day, audio per minute) is reached until it resets. */
+  "rate_limit_exceeded",
+  /** A token budget or a hard spend limit is used up for its day or month. */
+  "insufficient_quota",
   "model_unavailable",
+  /** A platform service the request depends on did not answer in time (e.g. quota leases from `auth`). */
+  "service_unavailable",
   "request_timeout",
   "internal_error",
 ] as const;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { eventSubject } from "./definitions.js";
+import { eventSubject, requestSubject } from "./definitions.js";
 import { UsageOperation, type StreamDefinition } from "./subjects.js";
 
 /**
@@ -74,3 +74,23 @@ export const meteringStream: StreamDefinition = {
   duplicateWindowMs: 15 * 60 * 1000,
   maxAgeMs: 30 * DAY_MS,
 };
+
+/**
+ * What metering recorded for some requests, by request id: how a gateway settles a quota reservation whose request
+ * ended without reporting its usage in band (the worker died or the request timed out). A request not recorded
+ * (yet) is absent from the answer.
+ */
+export const usageLookup = requestSubject(
+  "metering.v1.usage.lookup",
+  z.object({ requestIds: z.array(z.string().min(1).max(200)).min(1).max(500) }),
+  z.object({
+    recorded: z.array(
+      z.object({
+        requestId: z.string(),
+        promptTokens: z.number().int().nonnegative(),
+        completionTokens: z.number().int().nonnegative(),
+        audioSeconds: z.number().int().nonnegative(),
+      }),
+    ),
+  }),
+);

@@ -243,6 +243,8 @@ export const OpenAIErrorType = z.enum([
   "authentication_error",
   "not_found_error",
   "rate_limit_error",
+  "requests",
+  "insufficient_quota",
   "server_error",
   "timeout_error",
 ]);

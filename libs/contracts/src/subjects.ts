@@ -94,6 +94,12 @@ export const InferenceRequest = z.object({
   endUser: z.string().max(256).nullable(),
   input: z.discriminatedUnion("kind", [ChatInput, CompletionInput]),
   sampling: SamplingParams,
+  /**
+   * Input and output tokens together may not exceed this: what the gateway reserved for the request on its limits
+   * (docs/quotas.md). The worker shortens the generation to fit, so metered usage never passes a reservation. null
+   * where quotas are not enforced.
+   */
+  tokenAllowance: z.number().int().positive().nullable().default(null),
   /** Where the worker publishes this request's InferenceEvents; an inbox only the requesting gateway reads. */
   eventsSubject: z.string().regex(/^llm\.v1\.events\.[A-Za-z0-9_%-]+$/),
 });

@@ -15,6 +15,7 @@ import { registerChatRoutes } from "./routes/chat.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerModelRoutes } from "./routes/models.js";
+import type { Quotas } from "./quotas/index.js";
 import { registerTracing } from "./tracing.js";
 import { registerUsageExport } from "./usage/export.js";
 import { registerUsageRoutes } from "./usage/routes.js";
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   trustProxy: boolean | string;
   acceptTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Admits inference requests on their keys' limits; null only where enforcement is switched off (`QUOTAS`). */
+  quotas: Quotas | null;
 }
 
 const MALFORMED_REQUESTS: Record<string, { status: number; reason: string; message: string }> = {
@@ -117,6 +120,7 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     catalogue: options.catalogue,
     acceptTimeoutMs: options.acceptTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
+    quotas: options.quotas,
   };
   registerChatRoutes(app, inference);
   registerCompletionRoutes(app, inference);

@@ -39,6 +39,19 @@ export const gatewayEnv = {
   ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A request still running after this long is cancelled and answered with a 504-class error. */
   REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(600_000),
+  /**
+   * `enforced` admits every inference request on its key's limits and budgets (docs/quotas.md). `off` is for
+   * measuring what enforcement costs (bench/quotas.ts) and for deployments that meter without limiting.
+   */
+  QUOTAS: z.enum(["enforced", "off"]).default("enforced"),
+  /** How long auth may take to grant a quota lease; a request whose lease is not granted is refused (503). */
+  QUOTA_LEASE_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),
+  /**
+   * A request whose worker reported no usage in band is settled from metering; if metering has recorded nothing after
+   * this long, it is settled as having used nothing (its worker died with its usage). Bounds how long such a
+   * reservation holds a limit (docs/quotas.md).
+   */
+  QUOTA_UNREPORTED_USAGE_WAIT_MS: z.coerce.number().int().positive().default(120_000),
 };
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewayEnv>>;

@@ -8,6 +8,7 @@ import {
   type InferenceAccepted,
   type InferenceEvent,
   type InferenceRequest,
+  type TokenUsage,
 } from "@llmaas/contracts";
 
 export type OutputEvent = Exclude<InferenceEvent, { type: "error" }>;
@@ -18,7 +19,15 @@ export interface InferenceCall {
   events: AsyncIterable<OutputEvent>;
   /** Tells the worker to stop; the usage it has produced so far is still metered. */
   cancel(): void;
+  /**
+   * The usage the worker reported with its `done`, even when that came after a cancel; null when it did not come
+   * (the worker failed, died, or took longer than `USAGE_AFTER_CANCEL_MS` to stop): metering has the last word then.
+   */
+  usage: Promise<TokenUsage | null>;
 }
+
+/** A cancelled worker stops within a decode step; its `done`, with the usage so far, is awaited this long. */
+const USAGE_AFTER_CANCEL_MS = 10_000;
 
 /**
  * Sends one request to the model's workers and returns its event stream. The events subscription is opened
@@ -31,14 +40,28 @@ export async function startInference(
 ): Promise<InferenceCall> {
   const eventsSubject = inferenceEvents.forRequest(request.requestId);
   const queue = new EventQueue();
-  const subscription: Subscription = bus.subscribe(inferenceEvents, eventsSubject, (event) =>
-    queue.push(event),
-  );
+  let reportUsage: (usage: TokenUsage | null) => void = () => undefined;
+  const usage = new Promise<TokenUsage | null>((resolve) => {
+    reportUsage = resolve;
+  });
   let finished = false;
+  let lingering: NodeJS.Timeout | undefined;
   const finish = (): void => {
     if (finished) return;
     finished = true;
+    clearTimeout(lingering);
     subscription.unsubscribe();
+    reportUsage(null);
+  };
+  // The subscription outlives the reader: after a cancel it still waits for the worker's `done` and its usage.
+  const subscription: Subscription = bus.subscribe(inferenceEvents, eventsSubject, (event) => {
+    if (event.type === "done") reportUsage(event.usage);
+    if (event.type === "done" || event.type === "error") finish();
+    queue.push(event);
+  });
+  const linger = (): void => {
+    if (finished || lingering) return;
+    lingering = setTimeout(finish, USAGE_AFTER_CANCEL_MS);
   };
   let accepted: InferenceAccepted;
   try {
@@ -67,7 +90,7 @@ export async function startInference(
         if (event.type === "done") return;
       }
     } finally {
-      finish();
+      linger();
     }
   }
 
@@ -75,11 +98,12 @@ export async function startInference(
     accepted,
     events: events(),
     cancel: () => {
-      if (finished) return;
+      if (finished || queue.isClosed) return;
       bus.publish(llmCancel, llmCancel.subject, { requestId: request.requestId });
-      finish();
       queue.close();
+      linger();
     },
+    usage,
   };
 }
 
@@ -98,6 +122,10 @@ class EventQueue {
     } else {
       this.items.push(event);
     }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   close(): void {

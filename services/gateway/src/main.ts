@@ -5,6 +5,7 @@ import { loadGatewayConfig } from "./config.js";
 import { buildGateway } from "./app.js";
 import { KeyCache } from "./auth/key-cache.js";
 import { KeyUsageReporter } from "./auth/key-usage.js";
+import { Quotas } from "./quotas/index.js";
 
 const config = loadGatewayConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("gateway", config);
@@ -16,6 +17,13 @@ const bus = await Bus.connect({
   logger,
   namespace: config.BUS_NAMESPACE,
 });
+const quotas =
+  config.QUOTAS === "enforced"
+    ? new Quotas(bus, logger, {
+        ledger: { timeoutMs: config.QUOTA_LEASE_TIMEOUT_MS },
+        settler: { maxWaitMs: config.QUOTA_UNREPORTED_USAGE_WAIT_MS },
+      })
+    : null;
 const app = buildGateway({
   bus,
   catalogue,
@@ -29,6 +37,7 @@ const app = buildGateway({
   trustProxy: config.TRUST_PROXY,
   acceptTimeoutMs: config.ACCEPT_TIMEOUT_MS,
   requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  quotas,
 });
 const address = await app.listen({ host: config.HOST, port: config.PORT });
 logger.info({ address }, "gateway ready");
@@ -39,6 +48,8 @@ stopOnSignals({
   // Fastify stops accepting and waits for open requests, streams included, before the bus goes.
   stop: async () => {
     await app.close();
+    // Every request has settled: what the leases hold goes back to auth before the bus goes.
+    await quotas?.close();
     await bus.drain();
     await telemetry.shutdown();
   },

@@ -52,7 +52,7 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       llmChat,
       llmChat.forModel(engine.entry.id),
       async (request) => {
-        const prepared = engine.prepare(request.input, request.sampling);
+        const prepared = engine.prepare(request.input, request.sampling, request.tokenAllowance);
         const job = generate(engine, request, prepared).finally(() => running.delete(job));
         running.add(job);
         return { workerId, promptTokens: prepared.promptTokens };

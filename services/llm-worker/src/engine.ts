@@ -207,13 +207,18 @@ export class ModelEngine {
     return Math.min(this.entry.context_length, this.context.contextSize);
   }
 
-  prepare(input: ChatInput | CompletionInput, sampling: SamplingParams): PreparedRequest {
+  /** `tokenAllowance`: input and output together stay within it (the request's quota reservation). */
+  prepare(
+    input: ChatInput | CompletionInput,
+    sampling: SamplingParams,
+    tokenAllowance: number | null = null,
+  ): PreparedRequest {
     if (input.kind === "completion") {
       const tokens =
         typeof input.prompt === "string"
           ? this.withBeginningToken(this.model.tokenize(input.prompt, false))
           : this.checkedTokens(input.prompt);
-      const maxTokens = this.completionBudget(tokens.length, sampling, "prompt");
+      const maxTokens = this.completionBudget(tokens.length, sampling, "prompt", tokenAllowance);
       return { kind: "completion", tokens, promptTokens: tokens.length, maxTokens };
     }
     const mode = chatModeOf(input);
@@ -233,7 +238,7 @@ export class ModelEngine {
         : {}),
     });
     const promptTokens = this.withBeginningToken(contextText.tokenize(this.model.tokenizer)).length;
-    const maxTokens = this.completionBudget(promptTokens, sampling, "messages");
+    const maxTokens = this.completionBudget(promptTokens, sampling, "messages", tokenAllowance);
     return { kind: "chat", history, mode, promptTokens, maxTokens };
   }
 
@@ -251,7 +256,12 @@ export class ModelEngine {
     return tokens as Token[];
   }
 
-  private completionBudget(promptTokens: number, sampling: SamplingParams, param: string): number {
+  private completionBudget(
+    promptTokens: number,
+    sampling: SamplingParams,
+    param: string,
+    tokenAllowance: number | null,
+  ): number {
     const room = this.contextLength - promptTokens;
     const requested = sampling.maxTokens;
     if (room < 1 || (requested !== null && requested > room)) {
@@ -263,7 +273,19 @@ export class ModelEngine {
         param,
       );
     }
-    return requested ?? room;
+    const budget = requested ?? room;
+    if (tokenAllowance === null) return budget;
+    // The gateway's bound on the input is generous, so this only bites when a chat template adds more than it
+    // allowed for: the generation is shortened rather than the reservation passed.
+    if (promptTokens >= tokenAllowance) {
+      throw new PlatformError(
+        "insufficient_quota",
+        `The ${param} is ${promptTokens} tokens long, more than the ${tokenAllowance} tokens admitted for this ` +
+          "request on your limits.",
+        param,
+      );
+    }
+    return Math.min(budget, tokenAllowance - promptTokens);
   }
 
   /** The prompt exactly as llama.cpp evaluates it, so the count billed is the count processed. */

@@ -74,3 +74,25 @@ void t.test("a request on a reused sequence runs alongside long generations", as
   t.equal(short.completionTokens, 16);
   t.equal(finished[0], "short", `the short request finished first (order: ${finished.join(", ")})`);
 });
+
+void t.test("a request never uses more tokens than its quota reservation allows", async (t) => {
+  const prepared = engine.prepare(chat("hello there"), sampling(500), null);
+  t.equal(prepared.maxTokens, 500, "without an allowance, max_tokens holds");
+  const allowance = prepared.promptTokens + 7;
+  const capped = engine.prepare(chat("hello there"), sampling(500), allowance);
+  t.equal(capped.maxTokens, 7, "with one, the generation is shortened to what is left of it");
+  const result = await engine.generate(capped, {
+    sampling: sampling(500),
+    signal: new AbortController().signal,
+    onEvent: () => undefined,
+  });
+  t.ok(
+    result.completionTokens + capped.promptTokens <= allowance,
+    `${capped.promptTokens} + ${result.completionTokens} tokens, within the ${allowance} admitted`,
+  );
+  t.throws(
+    () => engine.prepare(chat("hello there"), sampling(500), prepared.promptTokens),
+    { code: "insufficient_quota" },
+    "an input that alone fills the allowance is refused before any generation",
+  );
+});

@@ -7,6 +7,7 @@ import type { MeteringDatabase } from "@llmaas/db";
 import type { Logger } from "@llmaas/telemetry";
 import { serveUsageExport } from "./export/serve.js";
 import { startIngest } from "./ingest/consumer.js";
+import { serveUsageLookup } from "./lookup/serve.js";
 import { DeadLetters } from "./ingest/dead-letters.js";
 import { startOutboxPublisher } from "./outbox.js";
 import { retentionHorizon, startRetention } from "./retention.js";
@@ -72,7 +73,11 @@ export async function startMetering(options: MeteringOptions): Promise<Metering>
     retentionDays,
     intervalMs: options.retentionIntervalMs ?? 60 * 60 * 1000,
   });
-  const subscriptions: Subscription[] = [...serveUsageApi(bus, db), ...serveUsageExport(bus, db)];
+  const subscriptions: Subscription[] = [
+    ...serveUsageApi(bus, db),
+    ...serveUsageExport(bus, db),
+    serveUsageLookup(bus, db),
+  ];
   return {
     deadLetters,
     async stop() {

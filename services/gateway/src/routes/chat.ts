@@ -17,6 +17,7 @@ import { grammarSchema } from "../json-schema.js";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
 import { EventStream } from "../sse.js";
+import { admitIfEnforced, generationCost, inputTokenBound, type Quotas } from "../quotas/index.js";
 import { parseBody } from "../validation.js";
 
 export interface ChatRouteOptions {
@@ -24,6 +25,8 @@ export interface ChatRouteOptions {
   catalogue: Catalogue;
   acceptTimeoutMs: number;
   requestTimeoutMs: number;
+  /** null where enforcement is switched off. */
+  quotas: Quotas | null;
 }
 
 export function newId(prefix: string): string {
@@ -181,18 +184,32 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
       "gen_ai.request.model": model.id,
       "gen_ai.response.id": requestId,
     });
-    const call = await startInference(
-      bus,
-      {
-        requestId,
-        model: model.id,
-        principal: attributionOf(apiKey),
-        endUser: body.user ?? null,
-        input: toChatInput(model, body),
-        sampling: toSampling(body),
-      },
-      { acceptTimeoutMs: options.acceptTimeoutMs },
-    );
+    // Checked before admission, so that bad input is refused without touching any limit.
+    const input = toChatInput(model, body);
+    const sampling = toSampling(body);
+    const cost = generationCost(model, inputTokenBound(input), sampling.maxTokens);
+    const admission = await admitIfEnforced(options.quotas, reply, apiKey, model, cost);
+    let call: InferenceCall;
+    try {
+      call = await startInference(
+        bus,
+        {
+          requestId,
+          model: model.id,
+          principal: attributionOf(apiKey),
+          endUser: body.user ?? null,
+          input,
+          sampling,
+          tokenAllowance: admission ? Number(cost.tokens) : null,
+        },
+        { acceptTimeoutMs: options.acceptTimeoutMs },
+      );
+    } catch (error) {
+      // A worker may have accepted too late to answer: metering has the last word on what it used.
+      admission?.settleWhen([{ requestId, usage: Promise.resolve(null) }]);
+      throw error;
+    }
+    admission?.settleWhen([{ requestId, usage: call.usage }]);
     void reply.header("x-request-id", requestId);
     const supervision = superviseCalls(reply.raw, [call], options.requestTimeoutMs);
     const meta = { id: requestId, created: Math.floor(Date.now() / 1000), model: model.id };

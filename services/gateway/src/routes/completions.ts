@@ -11,6 +11,7 @@ import {
   type InferenceCall,
 } from "../inference.js";
 import { EventStream } from "../sse.js";
+import { addCosts, admitIfEnforced, generationCost, inputTokenBound, type Quotas } from "../quotas/index.js";
 import { parseBody } from "../validation.js";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
@@ -21,6 +22,8 @@ export interface CompletionRouteOptions {
   catalogue: Catalogue;
   acceptTimeoutMs: number;
   requestTimeoutMs: number;
+  /** null where enforcement is switched off. */
+  quotas: Quotas | null;
 }
 
 /** OpenAI's default for the legacy endpoint, which predates "until the model stops". */
@@ -58,6 +61,11 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
       "gen_ai.response.id": requestId,
     });
     const sampling = toSampling({ ...body, max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS });
+    const costs = prompts.map((prompt) => generationCost(model, inputTokenBound(prompt), sampling.maxTokens));
+    const admission = await admitIfEnforced(options.quotas, reply, apiKey, model, addCosts(costs));
+    // Each prompt is metered on its own; one prompt keeps the id the client sees.
+    const requestIdOf = (index: number): string =>
+      prompts.length === 1 ? requestId : `${requestId}-${index}`;
     const calls: InferenceCall[] = [];
     try {
       for (const [index, prompt] of prompts.entries()) {
@@ -65,13 +73,13 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
           await startInference(
             bus,
             {
-              // Each prompt is metered on its own; one prompt keeps the id the client sees.
-              requestId: prompts.length === 1 ? requestId : `${requestId}-${index}`,
+              requestId: requestIdOf(index),
               model: model.id,
               principal: attributionOf(apiKey),
               endUser: body.user ?? null,
               input: { kind: "completion", prompt },
               sampling,
+              tokenAllowance: admission ? Number(costs[index]?.tokens) : null,
             },
             { acceptTimeoutMs: options.acceptTimeoutMs },
           ),
@@ -79,11 +87,17 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
       }
     } catch (error) {
       calls.forEach((call) => call.cancel());
+      // The prompt that failed to start may have reached a worker too late to answer: metering has the last word.
+      admission?.settleWhen([
+        ...calls.map((call, index) => ({ requestId: requestIdOf(index), usage: call.usage })),
+        { requestId: requestIdOf(calls.length), usage: Promise.resolve(null) },
+      ]);
       if (error instanceof PlatformError && error.param === "prompt" && prompts.length > 1) {
         throw new PlatformError(error.code, error.message, `prompt[${calls.length}]`);
       }
       throw error;
     }
+    admission?.settleWhen(calls.map((call, index) => ({ requestId: requestIdOf(index), usage: call.usage })));
     void reply.header("x-request-id", requestId);
     const supervision = superviseCalls(reply.raw, calls, options.requestTimeoutMs);
     const meta = { id: requestId, created: Math.floor(Date.now() / 1000), model: model.id };

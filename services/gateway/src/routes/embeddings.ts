@@ -9,9 +9,11 @@ import {
   openai,
   PlatformError,
   type EmbeddingInput,
+  type TokenUsage,
 } from "@llmaas/contracts";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
+import { admitIfEnforced, embeddingCost, inputTokenBound, type Quotas } from "../quotas/index.js";
 import { parseBody } from "../validation.js";
 import { newId } from "./chat.js";
 
@@ -19,6 +21,8 @@ export interface EmbeddingRouteOptions {
   bus: Bus;
   catalogue: Catalogue;
   requestTimeoutMs: number;
+  /** null where enforcement is switched off. */
+  quotas: Quotas | null;
 }
 
 /**
@@ -107,24 +111,48 @@ export function registerEmbeddingRoutes(app: FastifyInstance, options: Embedding
 
     const maxPayload = bus.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     const vectorBytes = float32Base64Length(dimensions ?? settings.dimensions) + 3;
-    const batches = batchesOf(inputsOf(body.input), vectorBytes, maxPayload - ENVELOPE_BYTES);
+    const inputs = inputsOf(body.input);
+    const batches = batchesOf(inputs, vectorBytes, maxPayload - ENVELOPE_BYTES);
+    const admission = await admitIfEnforced(
+      options.quotas,
+      reply,
+      apiKey,
+      model,
+      embeddingCost(model, inputs.map(inputTokenBound)),
+    );
     // Every batch is its own worker request, metered under its own id; a failed one fails the whole request.
+    const settlements = batches.map((_, n) => {
+      let report: (usage: TokenUsage | null) => void = () => undefined;
+      const usage = new Promise<TokenUsage | null>((resolve) => {
+        report = resolve;
+      });
+      return { requestId: `${requestId}-${n}`, usage, report };
+    });
+    admission?.settleWhen(settlements);
     const results = await Promise.all(
       batches.map(async (batch, n) => {
-        const result = await bus.request(
-          llmEmbed,
-          llmEmbed.forModel(model.id),
-          {
-            requestId: `${requestId}-${n}`,
-            model: model.id,
-            principal: attributionOf(apiKey),
-            endUser: body.user ?? null,
-            inputs: batch.inputs,
-            firstIndex: batch.firstIndex,
-            dimensions,
-          },
-          { timeoutMs: options.requestTimeoutMs },
-        );
+        const settlement = settlements[n] as (typeof settlements)[number];
+        const result = await bus
+          .request(
+            llmEmbed,
+            llmEmbed.forModel(model.id),
+            {
+              requestId: settlement.requestId,
+              model: model.id,
+              principal: attributionOf(apiKey),
+              endUser: body.user ?? null,
+              inputs: batch.inputs,
+              firstIndex: batch.firstIndex,
+              dimensions,
+            },
+            { timeoutMs: options.requestTimeoutMs },
+          )
+          .catch((error: unknown) => {
+            // The worker may still have embedded the batch: metering has the last word on what it used.
+            settlement.report(null);
+            throw error;
+          });
+        settlement.report({ promptTokens: result.promptTokens, completionTokens: 0 });
         if (result.embeddings.length !== batch.inputs.length) {
           throw new PlatformError("internal_error", "The model returned the wrong number of embeddings.");
         }
