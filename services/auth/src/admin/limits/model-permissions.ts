@@ -1,11 +1,11 @@
 import type { Selectable } from "kysely";
 import type { Bus } from "@llmaas/bus";
-import { adminSubjects, PlatformError, type openaiAdmin } from "@llmaas/contracts";
+import { adminSubjects, type openaiAdmin } from "@llmaas/contracts";
 import type { ProjectModelPermissionsTable } from "@llmaas/db";
-import { recordAudit } from "../../audit/record.js";
 import type { AuthContext } from "../../context.js";
-import { findProject, requireActive } from "../projects.js";
+import { findProject } from "../projects.js";
 import { serveAdmin } from "../serve.js";
+import { changeProjectLimit, requireDeleted } from "./changes.js";
 
 function toModelPermissions(
   row: Pick<Selectable<ProjectModelPermissionsTable>, "mode" | "model_ids">,
@@ -38,50 +38,35 @@ export function serveModelPermissions(bus: Bus, ctx: AuthContext): void {
     adminSubjects.modelPermissionsUpdate,
     async ({ principal, projectId, permissions }) => {
       const row = { mode: permissions.mode, model_ids: permissions.modelIds };
-      await db.transaction().execute(async (trx) => {
-        const project = await findProject(trx, principal.organizationId, projectId, { forUpdate: true });
-        requireActive(project);
-        await trx
-          .insertInto("project_model_permissions")
-          .values({ project_id: project.id, ...row })
-          .onConflict((conflict) =>
-            conflict.column("project_id").doUpdateSet({ ...row, updated_at: new Date() }),
-          )
-          .execute();
-        await recordAudit(trx, {
-          organizationId: principal.organizationId,
-          type: "project.updated",
-          actor: principal.actor,
-          project: { id: project.id, name: project.name },
-          resourceId: project.id,
-          details: { id: project.id, changes_requested: { model_permissions: row } },
-        });
+      await changeProjectLimit(ctx, principal, projectId, {
+        kind: "set",
+        changesRequested: { model_permissions: row },
+        apply: async (trx, project) => {
+          await trx
+            .insertInto("project_model_permissions")
+            .values({ project_id: project.id, ...row })
+            .onConflict((conflict) =>
+              conflict.column("project_id").doUpdateSet({ ...row, updated_at: new Date() }),
+            )
+            .execute();
+        },
       });
-      await ctx.revoke([{ scope: "project", id: projectId }]);
       return toModelPermissions(row);
     },
   );
 
   serveAdmin(bus, ctx, adminSubjects.modelPermissionsDelete, async ({ principal, projectId }) => {
-    await db.transaction().execute(async (trx) => {
-      const project = await findProject(trx, principal.organizationId, projectId, { forUpdate: true });
-      const deleted = await trx
-        .deleteFrom("project_model_permissions")
-        .where("project_id", "=", project.id)
-        .executeTakeFirst();
-      if (deleted.numDeletedRows === 0n) {
-        throw new PlatformError("not_found", `Project '${project.id}' has no model permissions to delete.`);
-      }
-      await recordAudit(trx, {
-        organizationId: principal.organizationId,
-        type: "project.updated",
-        actor: principal.actor,
-        project: { id: project.id, name: project.name },
-        resourceId: project.id,
-        details: { id: project.id, changes_requested: { model_permissions: null } },
-      });
+    await changeProjectLimit(ctx, principal, projectId, {
+      kind: "delete",
+      changesRequested: { model_permissions: null },
+      apply: async (trx, project) => {
+        const deleted = await trx
+          .deleteFrom("project_model_permissions")
+          .where("project_id", "=", project.id)
+          .executeTakeFirst();
+        requireDeleted(deleted, `Project '${project.id}' has no model permissions`);
+      },
     });
-    await ctx.revoke([{ scope: "project", id: projectId }]);
     return { object: "project.model_permissions.deleted", deleted: true } as const;
   });
 }

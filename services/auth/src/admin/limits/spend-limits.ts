@@ -1,9 +1,9 @@
 import type { Bus } from "@llmaas/bus";
-import { adminSubjects, PlatformError } from "@llmaas/contracts";
-import { recordAudit } from "../../audit/record.js";
+import { adminSubjects } from "@llmaas/contracts";
 import type { AuthContext } from "../../context.js";
-import { findProject, requireActive } from "../projects.js";
+import { findProject } from "../projects.js";
 import { serveAdmin } from "../serve.js";
+import { changeOrganizationLimit, changeProjectLimit, requireDeleted } from "./changes.js";
 import { limitCount } from "./settings.js";
 
 interface SpendLimitRow {
@@ -61,51 +61,33 @@ export function serveSpendLimits(bus: Bus, ctx: AuthContext): void {
     adminSubjects.organizationSpendLimitUpdate,
     async ({ principal, thresholdAmount, currency }) => {
       const row = { threshold_amount: thresholdAmount, currency };
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto("organization_spend_limits")
-          .values({ organization_id: principal.organizationId, ...row })
-          .onConflict((conflict) =>
-            conflict.column("organization_id").doUpdateSet({ ...row, updated_at: new Date() }),
-          )
-          .execute();
-        await recordAudit(trx, {
-          organizationId: principal.organizationId,
-          type: "organization.updated",
-          actor: principal.actor,
-          resourceId: principal.organizationId,
-          details: {
-            id: principal.organizationId,
-            changes_requested: spendLimitChange({ thresholdAmount, currency }),
-          },
-        });
+      await changeOrganizationLimit(ctx, principal, {
+        changesRequested: spendLimitChange({ thresholdAmount, currency }),
+        apply: async (trx) => {
+          await trx
+            .insertInto("organization_spend_limits")
+            .values({ organization_id: principal.organizationId, ...row })
+            .onConflict((conflict) =>
+              conflict.column("organization_id").doUpdateSet({ ...row, updated_at: new Date() }),
+            )
+            .execute();
+        },
       });
-      await ctx.revoke([{ scope: "organization", id: principal.organizationId }]);
-      return {
-        object: "organization.spend_limit" as const,
-        ...spendLimitFields(row),
-      };
+      return { object: "organization.spend_limit" as const, ...spendLimitFields(row) };
     },
   );
 
   serveAdmin(bus, ctx, adminSubjects.organizationSpendLimitDelete, async ({ principal }) => {
-    await db.transaction().execute(async (trx) => {
-      const deleted = await trx
-        .deleteFrom("organization_spend_limits")
-        .where("organization_id", "=", principal.organizationId)
-        .executeTakeFirst();
-      if (deleted.numDeletedRows === 0n) {
-        throw new PlatformError("not_found", "The organization has no spend limit to delete.");
-      }
-      await recordAudit(trx, {
-        organizationId: principal.organizationId,
-        type: "organization.updated",
-        actor: principal.actor,
-        resourceId: principal.organizationId,
-        details: { id: principal.organizationId, changes_requested: spendLimitChange(null) },
-      });
+    await changeOrganizationLimit(ctx, principal, {
+      changesRequested: spendLimitChange(null),
+      apply: async (trx) => {
+        const deleted = await trx
+          .deleteFrom("organization_spend_limits")
+          .where("organization_id", "=", principal.organizationId)
+          .executeTakeFirst();
+        requireDeleted(deleted, "The organization has no spend limit");
+      },
     });
-    await ctx.revoke([{ scope: "organization", id: principal.organizationId }]);
     return { object: "organization.spend_limit.deleted", deleted: true } as const;
   });
 
@@ -126,53 +108,35 @@ export function serveSpendLimits(bus: Bus, ctx: AuthContext): void {
     adminSubjects.projectSpendLimitUpdate,
     async ({ principal, projectId, thresholdAmount, currency }) => {
       const row = { threshold_amount: thresholdAmount, currency };
-      await db.transaction().execute(async (trx) => {
-        const project = await findProject(trx, principal.organizationId, projectId, { forUpdate: true });
-        requireActive(project);
-        await trx
-          .insertInto("project_spend_limits")
-          .values({ project_id: project.id, ...row })
-          .onConflict((conflict) =>
-            conflict.column("project_id").doUpdateSet({ ...row, updated_at: new Date() }),
-          )
-          .execute();
-        await recordAudit(trx, {
-          organizationId: principal.organizationId,
-          type: "project.updated",
-          actor: principal.actor,
-          project: { id: project.id, name: project.name },
-          resourceId: project.id,
-          details: { id: project.id, changes_requested: spendLimitChange({ thresholdAmount, currency }) },
-        });
+      await changeProjectLimit(ctx, principal, projectId, {
+        kind: "set",
+        changesRequested: spendLimitChange({ thresholdAmount, currency }),
+        apply: async (trx, project) => {
+          await trx
+            .insertInto("project_spend_limits")
+            .values({ project_id: project.id, ...row })
+            .onConflict((conflict) =>
+              conflict.column("project_id").doUpdateSet({ ...row, updated_at: new Date() }),
+            )
+            .execute();
+        },
       });
-      await ctx.revoke([{ scope: "project", id: projectId }]);
-      return {
-        object: "project.spend_limit" as const,
-        ...spendLimitFields(row),
-      };
+      return { object: "project.spend_limit" as const, ...spendLimitFields(row) };
     },
   );
 
   serveAdmin(bus, ctx, adminSubjects.projectSpendLimitDelete, async ({ principal, projectId }) => {
-    await db.transaction().execute(async (trx) => {
-      const project = await findProject(trx, principal.organizationId, projectId, { forUpdate: true });
-      const deleted = await trx
-        .deleteFrom("project_spend_limits")
-        .where("project_id", "=", project.id)
-        .executeTakeFirst();
-      if (deleted.numDeletedRows === 0n) {
-        throw new PlatformError("not_found", `Project '${project.id}' has no spend limit to delete.`);
-      }
-      await recordAudit(trx, {
-        organizationId: principal.organizationId,
-        type: "project.updated",
-        actor: principal.actor,
-        project: { id: project.id, name: project.name },
-        resourceId: project.id,
-        details: { id: project.id, changes_requested: spendLimitChange(null) },
-      });
+    await changeProjectLimit(ctx, principal, projectId, {
+      kind: "delete",
+      changesRequested: spendLimitChange(null),
+      apply: async (trx, project) => {
+        const deleted = await trx
+          .deleteFrom("project_spend_limits")
+          .where("project_id", "=", project.id)
+          .executeTakeFirst();
+        requireDeleted(deleted, `Project '${project.id}' has no spend limit`);
+      },
     });
-    await ctx.revoke([{ scope: "project", id: projectId }]);
     return { object: "project.spend_limit.deleted", deleted: true } as const;
   });
 }
