@@ -108,6 +108,12 @@ export type InferenceRequest = z.infer<typeof InferenceRequest>;
 export const InferenceAccepted = z.object({
   workerId: z.string(),
   promptTokens: z.number().int().nonnegative(),
+  /**
+   * false when the prompt alone reaches the request's `tokenAllowance` (a chat template that added more than the
+   * gateway's bound allowed for): nothing was generated, and `promptTokens` tells the gateway what to reserve before
+   * it asks again.
+   */
+  started: z.boolean().default(true),
 });
 export type InferenceAccepted = z.infer<typeof InferenceAccepted>;
 

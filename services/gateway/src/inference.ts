@@ -26,6 +26,18 @@ export interface InferenceCall {
   usage: Promise<TokenUsage | null>;
 }
 
+/**
+ * The worker found the prompt longer than the token allowance the request was admitted with (a chat template that
+ * adds more than the gateway's bound allows for) and generated nothing: the request must be admitted again for
+ * `promptTokens` before it is sent again.
+ */
+export class PromptOverAllowance extends Error {
+  override readonly name = "PromptOverAllowance";
+  constructor(readonly promptTokens: number) {
+    super(`the prompt is ${promptTokens} tokens, more than the request was admitted for`);
+  }
+}
+
 /** A cancelled worker stops within a decode step; its `done`, with the usage so far, is awaited this long. */
 const USAGE_AFTER_CANCEL_MS = 10_000;
 
@@ -74,6 +86,10 @@ export async function startInference(
   } catch (error) {
     finish();
     throw error;
+  }
+  if (!accepted.started) {
+    finish();
+    throw new PromptOverAllowance(accepted.promptTokens);
   }
 
   async function* events(): AsyncGenerator<OutputEvent> {

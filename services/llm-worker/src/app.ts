@@ -53,6 +53,10 @@ export async function startLlmWorker(options: LlmWorkerOptions): Promise<LlmWork
       llmChat.forModel(engine.entry.id),
       async (request) => {
         const prepared = engine.prepare(request.input, request.sampling, request.tokenAllowance);
+        if (prepared.maxTokens === 0) {
+          // Over the gateway's reservation before a token is generated: nothing to generate, nothing to meter.
+          return { workerId, promptTokens: prepared.promptTokens, started: false };
+        }
         const job = generate(engine, request, prepared).finally(() => running.delete(job));
         running.add(job);
         return { workerId, promptTokens: prepared.promptTokens };

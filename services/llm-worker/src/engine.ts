@@ -207,7 +207,10 @@ export class ModelEngine {
     return Math.min(this.entry.context_length, this.context.contextSize);
   }
 
-  /** `tokenAllowance`: input and output together stay within it (the request's quota reservation). */
+  /**
+   * `tokenAllowance`: input and output together stay within it (the request's quota reservation); `maxTokens` is 0
+   * when the prompt alone reaches it.
+   */
   prepare(
     input: ChatInput | CompletionInput,
     sampling: SamplingParams,
@@ -274,18 +277,8 @@ export class ModelEngine {
       );
     }
     const budget = requested ?? room;
-    if (tokenAllowance === null) return budget;
-    // The gateway's bound on the input is generous, so this only bites when a chat template adds more than it
-    // allowed for: the generation is shortened rather than the reservation passed.
-    if (promptTokens >= tokenAllowance) {
-      throw new PlatformError(
-        "insufficient_quota",
-        `The ${param} is ${promptTokens} tokens long, more than the ${tokenAllowance} tokens admitted for this ` +
-          "request on your limits.",
-        param,
-      );
-    }
-    return Math.min(budget, tokenAllowance - promptTokens);
+    // The generation is shortened rather than the request's reservation passed; 0 when the prompt alone fills it.
+    return tokenAllowance === null ? budget : Math.max(0, Math.min(budget, tokenAllowance - promptTokens));
   }
 
   /** The prompt exactly as llama.cpp evaluates it, so the count billed is the count processed. */

@@ -90,9 +90,9 @@ void t.test("a request never uses more tokens than its quota reservation allows"
     result.completionTokens + capped.promptTokens <= allowance,
     `${capped.promptTokens} + ${result.completionTokens} tokens, within the ${allowance} admitted`,
   );
-  t.throws(
-    () => engine.prepare(chat("hello there"), sampling(500), prepared.promptTokens),
-    { code: "insufficient_quota" },
-    "an input that alone fills the allowance is refused before any generation",
+  t.equal(
+    engine.prepare(chat("hello there"), sampling(500), prepared.promptTokens).maxTokens,
+    0,
+    "an input that alone fills the allowance leaves no room to generate",
   );
 });

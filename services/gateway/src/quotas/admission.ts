@@ -121,6 +121,8 @@ export interface Admission {
    * every model request the HTTP request sent (none if it sent none).
    */
   settleWhen(parts: readonly SettlementPart[]): void;
+  /** The request was not made after all: everything reserved goes back, the request itself included. */
+  release(): void;
 }
 
 /** `admit` where quotas are enforced; null (nothing to settle) where they are switched off. */
@@ -165,5 +167,6 @@ export async function admit(
         .then((usage) => reservation.settle(actualCost(model, usage, cost)))
         .catch((err: unknown) => quotas.logger.error({ err }, "quota reservation not settled"));
     },
+    release: () => reservation.settle({ requests: 0n, tokens: 0n, pico: 0n, audioBytes: 0n }),
   };
 }

@@ -12,7 +12,13 @@ import {
   type SamplingParams,
   type ToolChoice,
 } from "@llmaas/contracts";
-import { startInference, superviseCalls, timeoutError, type InferenceCall } from "../inference.js";
+import {
+  PromptOverAllowance,
+  startInference,
+  superviseCalls,
+  timeoutError,
+  type InferenceCall,
+} from "../inference.js";
 import { grammarSchema } from "../json-schema.js";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
@@ -187,11 +193,10 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
     // Checked before admission, so that bad input is refused without touching any limit.
     const input = toChatInput(model, body);
     const sampling = toSampling(body);
-    const cost = generationCost(model, inputTokenBound(input), sampling.maxTokens);
-    const admission = await admitIfEnforced(options.quotas, reply, apiKey, model, cost);
-    let call: InferenceCall;
-    try {
-      call = await startInference(
+    let cost = generationCost(model, inputTokenBound(input), sampling.maxTokens);
+    let admission = await admitIfEnforced(options.quotas, reply, apiKey, model, cost);
+    const start = (): Promise<InferenceCall> =>
+      startInference(
         bus,
         {
           requestId,
@@ -204,6 +209,20 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
         },
         { acceptTimeoutMs: options.acceptTimeoutMs },
       );
+    let call: InferenceCall;
+    try {
+      try {
+        call = await start();
+      } catch (error) {
+        if (!(error instanceof PromptOverAllowance) || !admission) throw error;
+        // The chat template made the prompt longer than the bound it was admitted with (tool definitions, mostly):
+        // admitted again for the prompt the worker counted, which may be refused like any other request.
+        admission.release();
+        admission = null;
+        cost = generationCost(model, error.promptTokens, sampling.maxTokens);
+        admission = await admitIfEnforced(options.quotas, reply, apiKey, model, cost);
+        call = await start();
+      }
     } catch (error) {
       // A worker may have accepted too late to answer: metering has the last word on what it used.
       admission?.settleWhen([{ requestId, usage: Promise.resolve(null) }]);
