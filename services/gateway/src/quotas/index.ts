@@ -33,6 +33,12 @@ export class Quotas {
     await this.ledger.close();
   }
 }
-export { QuotaLedger, QuotaRefused, Reservation, type QuotaLedgerOptions } from "./ledger.js";
+export {
+  DEFAULT_QUOTA_LEDGER_OPTIONS,
+  QuotaLedger,
+  QuotaRefused,
+  Reservation,
+  type QuotaLedgerOptions,
+} from "./ledger.js";
 export { UsageSettler, type SettlementPart } from "./settlement.js";
 export type { CounterSpec, Demand, RequestCost } from "./counters.js";

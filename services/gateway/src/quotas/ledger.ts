@@ -26,8 +26,14 @@ export interface QuotaLedgerOptions {
   reportIntervalMs: number;
   /** A lease not drawn on for this long gives back what it holds. */
   idleReturnMs: number;
-  /** When a lease falls short, ask for enough for this many requests like the one that asked. */
+  /**
+   * When a lease falls short, ask for enough for this many more requests like the largest one waiting. The number
+   * doubles each time the same lease falls short again within `busyRefillMs`, up to `maxLeaseRequests`, so a busy
+   * lease asks rarely; it starts over once the lease has gone idle and given back what it held.
+   */
   leaseRequests: number;
+  maxLeaseRequests: number;
+  busyRefillMs: number;
   timeoutMs: number;
 }
 
@@ -35,6 +41,8 @@ export const DEFAULT_QUOTA_LEDGER_OPTIONS: QuotaLedgerOptions = {
   reportIntervalMs: 1_000,
   idleReturnMs: 2_000,
   leaseRequests: 8,
+  maxLeaseRequests: 1024,
+  busyRefillMs: 1_000,
   timeoutMs: 5_000,
 };
 
@@ -50,13 +58,19 @@ class Lease {
   returnedAtGrant = 0n;
   reported = { consumed: 0n, returned: 0n };
   lastDrawnAt = 0;
+  lastAskedAt = -Infinity;
+  /** How many requests' worth the next ask wants (see `QuotaLedgerOptions.leaseRequests`). */
+  leaseRequests: number;
 
   constructor(
     /** Replaced when a reloaded principal states another limit: the newest applies, here and at auth. */
     public spec: CounterSpec,
     readonly windowStart: number,
     readonly windowEnd: number,
-  ) {}
+    private readonly baseLeaseRequests: number,
+  ) {
+    this.leaseRequests = baseLeaseRequests;
+  }
 
   get free(): bigint {
     return this.granted - this.returned - this.consumed - this.pending;
@@ -73,6 +87,7 @@ class Lease {
   giveBackFree(): void {
     const free = this.free;
     if (free > 0n) this.returned += free;
+    this.leaseRequests = this.baseLeaseRequests;
   }
 
   report(): LeaseReport | null {
@@ -101,7 +116,10 @@ type AskOutcome = LeaseGrant | "unavailable";
 
 interface WaitingAsk {
   lease: Lease;
+  /** What the lease lacks for the waiting request. */
   need: bigint;
+  /** What that request takes from the lease in all: the measure of "requests like it". */
+  size: bigint;
   resolve(outcome: AskOutcome): void;
 }
 
@@ -166,12 +184,13 @@ export class QuotaLedger {
 
   /**
    * Reserves `demands` on every lease at once, or on none: the request is admitted, or refused naming the first
-   * counter that cannot take it. Leases that fall short are refilled from `auth`; a refill that `auth` could not
-   * grant is tried once more after a recall had time to bring back what other gateways held idle.
+   * counter that cannot take it. Leases that fall short are refilled from `auth`. When `auth` cannot grant a refill
+   * while other gateways hold part of the window, it recalls what they hold idle, and the refill is tried again after
+   * a growing wait (`RECALL_WAITS_MS`): a refusal near a limit is never for capacity that sat unused elsewhere.
    */
   async admit(demands: readonly Demand[], reserved: RequestCost, nowMs = Date.now()): Promise<Reservation> {
     const leases = demands.map((demand) => this.leaseFor(demand.spec, nowMs));
-    const refusedOnce = new Set<Lease>();
+    const refusals = new Map<Lease, number>();
     for (;;) {
       const shortIndex = demands.findIndex((demand, index) => (leases[index] as Lease).free < demand.amount);
       if (shortIndex === -1) {
@@ -187,7 +206,7 @@ export class QuotaLedger {
         .map((demand, index) => ({ demand, lease: leases[index] as Lease }))
         .filter(({ demand, lease }) => lease.free < demand.amount);
       const outcomes = await Promise.all(
-        short.map(({ demand, lease }) => this.ask(lease, demand.amount - lease.free)),
+        short.map(({ demand, lease }) => this.ask(lease, demand.amount - lease.free, demand.amount)),
       );
       if (outcomes.includes("unavailable")) {
         throw new PlatformError(
@@ -195,17 +214,19 @@ export class QuotaLedger {
           "Your limits could not be checked: the quota service did not answer in time. Please retry.",
         );
       }
-      const refused = outcomes.map((outcome) => outcome !== "unavailable" && BigInt(outcome.granted) === 0n);
-      for (const [index, isRefused] of refused.entries()) {
+      let wait = 0;
+      for (const [index, outcome] of outcomes.entries()) {
+        if (outcome === "unavailable" || BigInt(outcome.granted) > 0n) continue;
         const { demand, lease } = short[index] as (typeof short)[number];
-        if (!isRefused) continue;
-        if (refusedOnce.has(lease)) throw new QuotaRefused(demand, lease);
-        refusedOnce.add(lease);
+        const heldElsewhere = BigInt(outcome.outstanding) - (lease.granted - lease.returned);
+        const attempt = refusals.get(lease) ?? 0;
+        const next = RECALL_WAITS_MS[attempt];
+        if (heldElsewhere <= 0n || next === undefined) throw new QuotaRefused(demand, lease);
+        refusals.set(lease, attempt + 1);
+        wait = Math.max(wait, next);
       }
-      if (refused.includes(true)) {
-        // auth recalled what other gateways hold idle: give their returns a moment to arrive.
-        await new Promise((resolve) => setTimeout(resolve, RECALL_WAIT_MS));
-      }
+      // auth recalled what other gateways hold idle: give their returns a moment to arrive.
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
@@ -214,7 +235,7 @@ export class QuotaLedger {
     const key = leaseKey(spec.counter, window.start);
     let lease = this.leases.get(key);
     if (!lease) {
-      lease = new Lease(spec, window.start, window.end);
+      lease = new Lease(spec, window.start, window.end, this.options.leaseRequests);
       this.leases.set(key, lease);
     } else if (lease.spec.limit !== spec.limit) {
       // What it holds was granted under the old limit: given back, it is asked for again under the new one.
@@ -224,16 +245,21 @@ export class QuotaLedger {
     return lease;
   }
 
-  /** Queues an ask for `need` more on `lease`; all asks queued while one message is out go in the next. */
-  private ask(lease: Lease, need: bigint): Promise<AskOutcome> {
+  /**
+   * Queues an ask for `need` more on `lease`. Asks made in the same turn of the event loop (every counter of one
+   * request, and of other requests arriving together) go in one message, and all asks queued while a message is out
+   * go in the next.
+   */
+  private ask(lease: Lease, need: bigint, size: bigint): Promise<AskOutcome> {
     return new Promise((resolve) => {
-      this.waiting.push({ lease, need, resolve });
-      if (!this.asking) void this.sendAsks();
+      this.waiting.push({ lease, need, size, resolve });
+      if (this.asking) return;
+      this.asking = true;
+      queueMicrotask(() => void this.sendAsks());
     });
   }
 
   private async sendAsks(): Promise<void> {
-    this.asking = true;
     try {
       while (this.waiting.length > 0) {
         const batch = this.waiting;
@@ -252,18 +278,23 @@ export class QuotaLedger {
   }
 
   private async sendAskMessage(entries: [Lease, WaitingAsk[]][]): Promise<void> {
+    const now = Date.now();
     const asks: LeaseAsk[] = entries.map(([lease, waiting]) => {
       const needs = waiting.map((ask) => ask.need);
       const smallest = needs.reduce((a, b) => (b < a ? b : a));
       const total = needs.reduce((a, b) => a + b, 0n);
-      const largest = needs.reduce((a, b) => (b > a ? b : a));
+      const largest = waiting.map((ask) => ask.size).reduce((a, b) => (b > a ? b : a));
+      if (now - lease.lastAskedAt < this.options.busyRefillMs) {
+        lease.leaseRequests = Math.min(lease.leaseRequests * 2, this.options.maxLeaseRequests);
+      }
+      lease.lastAskedAt = now;
       return {
         counter: lease.spec.counter,
         windowStart: lease.windowStart,
         windowEnd: lease.windowEnd,
         limit: lease.spec.limit.toString(),
         need: smallest.toString(),
-        want: (total + largest * BigInt(this.options.leaseRequests)).toString(),
+        want: (total + largest * BigInt(lease.leaseRequests)).toString(),
       };
     });
     let grants: LeaseGrant[] = [];
@@ -334,18 +365,32 @@ export class QuotaLedger {
     });
   }
 
-  /** Gives back everything held and reports it, so a gateway that stops leaves nothing stranded at auth. */
+  /**
+   * Gives back everything held and reports it, so a gateway that stops leaves nothing stranded at auth. Waits for
+   * that report at most `timeoutMs`: with auth gone too, the leases stay charged until their windows end.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.recalls.unsubscribe();
     for (const lease of this.leases.values()) lease.giveBackFree();
     this.report();
-    await this.reporting;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.reporting,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.options.timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
 
-/** Long enough for auth's recall (sent at most 20 ms late) and the other gateways' returns to arrive. */
-const RECALL_WAIT_MS = 60;
+/**
+ * The waits before a refill that auth refused is asked again, while other gateways hold part of the window: the first
+ * is enough for auth's recall (sent at most 20 ms late) and their returns to arrive on an idle machine, the later ones
+ * for a busy one.
+ */
+const RECALL_WAITS_MS = [50, 100, 200];
 
 function leaseKey(counter: string, windowStart: number): string {
   return `${counter}@${windowStart}`;
