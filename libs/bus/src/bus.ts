@@ -16,6 +16,17 @@ import {
   type EventSubject,
   type RequestSubject,
 } from "@llmaas/contracts";
+import {
+  BodyReference,
+  DEFAULT_TRANSFER_OPTIONS,
+  fetchBody,
+  inlineLimit,
+  isReference,
+  offerBody,
+  referenceHeaders,
+  type BodyOffer,
+  type TransferOptions,
+} from "./large-body.js";
 import { contextFromHeaders, headersWithTraceContext } from "./trace-context.js";
 
 const tracer = trace.getTracer("@llmaas/bus");
@@ -34,7 +45,12 @@ export interface BusOptions {
   logger: BusLogger;
   /** See BUS_NAMESPACE: prepended to every subject and stream this bus touches. */
   namespace?: string;
+  /** How bodies larger than one message are pulled (see large-body.ts). */
+  transfer?: TransferOptions;
 }
+
+/** How long a reply too large for one message stays on offer for the requester to pull. */
+const REPLY_OFFER_MS = 60_000;
 
 export interface ServeOptions {
   queue?: string;
@@ -65,17 +81,19 @@ export class Bus {
   readonly js: JetStreamClient;
   readonly namespace: string;
   private readonly logger: BusLogger;
+  private readonly transfer: TransferOptions;
 
-  private constructor(nc: NatsConnection, logger: BusLogger, namespace: string) {
+  private constructor(nc: NatsConnection, logger: BusLogger, namespace: string, transfer: TransferOptions) {
     this.nc = nc;
     this.js = jetstream(nc);
     this.logger = logger;
     this.namespace = namespace;
+    this.transfer = transfer;
   }
 
   static async connect(options: BusOptions): Promise<Bus> {
     const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1 });
-    return new Bus(nc, options.logger, options.namespace ?? "");
+    return new Bus(nc, options.logger, options.namespace ?? "", options.transfer ?? DEFAULT_TRANSFER_OPTIONS);
   }
 
   /** The subject as it is on the wire, inside this bus's namespace. */
@@ -102,12 +120,22 @@ export class Bus {
         attributes: { "messaging.system": "nats", "messaging.destination.name": subject },
       },
       async (span) => {
+        // A body too large for one message is offered for the server to pull, for as long as the request lasts.
+        let offer: BodyOffer | undefined;
         try {
-          const reply = await this.nc.request(this.subject(subject), encode(body), {
+          let data = encode(body);
+          let hdrs = headersWithTraceContext();
+          if (data.length > inlineLimit(this.nc)) {
+            offer = offerBody(this.nc, data, options.timeoutMs);
+            data = encode(offer.reference);
+            hdrs = referenceHeaders(hdrs);
+            span.setAttribute("messaging.message.body.size", offer.reference.length);
+          }
+          const reply = await this.nc.request(this.subject(subject), data, {
             timeout: options.timeoutMs,
-            headers: headersWithTraceContext(),
+            headers: hdrs,
           });
-          const envelope = decode(reply) as ReplyEnvelope;
+          const envelope = (await this.receive(reply)) as ReplyEnvelope;
           if (!envelope.ok) throw PlatformError.fromPayload(ErrorPayload.parse(envelope.error));
           return definition.reply.parse(envelope.data);
         } catch (error) {
@@ -115,6 +143,7 @@ export class Bus {
           span.setStatus({ code: SpanStatusCode.ERROR, message: platformError.code });
           throw platformError;
         } finally {
+          offer?.withdraw();
           span.end();
         }
       },
@@ -173,7 +202,7 @@ export class Bus {
       async (span) => {
         let envelope: ReplyEnvelope;
         try {
-          const parsed = definition.request.safeParse(safeDecode(msg));
+          const parsed = definition.request.safeParse(await this.receive(msg));
           if (!parsed.success) {
             throw new PlatformError("invalid_request", `Malformed ${definition.subject} message.`);
           }
@@ -188,9 +217,36 @@ export class Bus {
         } finally {
           span.end();
         }
-        if (msg.reply) msg.respond(encode(envelope));
+        if (msg.reply) this.respond(msg, encode(envelope));
       },
     );
+  }
+
+  /** A reply too large for one message is offered for the requester to pull, and the reference sent instead. */
+  private respond(msg: Msg, data: Uint8Array): void {
+    if (data.length <= inlineLimit(this.nc)) {
+      msg.respond(data);
+      return;
+    }
+    const offer = offerBody(this.nc, data, REPLY_OFFER_MS);
+    msg.respond(encode(offer.reference), { headers: referenceHeaders() });
+  }
+
+  /**
+   * A message's payload as JSON: inline, or pulled from the sender when the message is a reference to a large body.
+   * Malformed JSON (or a malformed reference) is `undefined`, for the schema check to refuse; a transfer that fails
+   * is a PlatformError.
+   */
+  private async receive(msg: Msg): Promise<unknown> {
+    if (!isReference(msg)) return safeDecode(msg);
+    const reference = BodyReference.safeParse(safeDecode(msg));
+    if (!reference.success) return undefined;
+    const body = await fetchBody(this.nc, reference.data, this.transfer);
+    try {
+      return JSON.parse(decoder.decode(body));
+    } catch {
+      return undefined;
+    }
   }
 
   publish<Msg extends z.ZodType>(
