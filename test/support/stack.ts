@@ -124,7 +124,8 @@ export interface StackOptions {
   gateways?: number;
   /**
    * Catalogue YAML; `{{chatModel}}` is replaced by the path of a freshly generated tiny chat model, and
-   * `{{embedModel}}`, when the catalogue uses it, by that of a tiny embedding model.
+   * `{{embedModel}}`, when the catalogue uses it, by that of a tiny embedding model, and `{{wideEmbedModel}}` by
+   * that of one with 1024 dimensions.
    */
   catalogue?: string;
   gatewayEnv?: Record<string, string>;
@@ -200,6 +201,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   if (catalogue.includes("{{embedModel}}")) {
     const embedModel = await writeTinyModel(join(dir, "tiny-embed.gguf"), tinyModelPresets["tiny-embed"]);
     catalogue = catalogue.replaceAll("{{embedModel}}", embedModel.path);
+  }
+  if (catalogue.includes("{{wideEmbedModel}}")) {
+    const wide = await writeTinyModel(join(dir, "tiny-embed-wide.gguf"), tinyModelPresets["tiny-embed-wide"]);
+    catalogue = catalogue.replaceAll("{{wideEmbedModel}}", wide.path);
   }
   await writeFile(cataloguePath, catalogue);
 

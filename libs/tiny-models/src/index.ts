@@ -38,6 +38,13 @@ export interface TinyModelOptions {
 export const tinyModelPresets = {
   "tiny-chat": { name: "tiny-chat" },
   "tiny-embed": { name: "tiny-embed", pooling: "mean" },
+  /** 1024 dimensions: 2048 inputs make an embeddings response of over 20 MB. */
+  "tiny-embed-wide": {
+    name: "tiny-embed-wide",
+    pooling: "mean",
+    embeddingLength: 1024,
+    feedForwardLength: 256,
+  },
 } as const satisfies Record<string, TinyModelOptions>;
 
 export type TinyModelPresetName = keyof typeof tinyModelPresets;
