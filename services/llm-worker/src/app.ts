@@ -14,8 +14,8 @@ import {
 } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 import type { GenerationEvent, ModelEngine, PreparedRequest } from "./engine.js";
-import { usageEventOf } from "./usage.js";
-import type { UsageOutbox } from "./usage-outbox.js";
+import { usageEventOf } from "@llmaas/usage";
+import type { UsageOutbox } from "@llmaas/usage";
 
 export interface LlmWorkerOptions {
   bus: Bus;

@@ -18,8 +18,8 @@ import {
   type UsageStatus,
 } from "@llmaas/contracts";
 import type { CatalogueModel } from "@llmaas/catalogue";
-import { usageEventOf } from "./usage.js";
-import type { UsageOutbox } from "./usage-outbox.js";
+import { usageEventOf } from "@llmaas/usage";
+import type { UsageOutbox } from "@llmaas/usage";
 
 /** Inputs as token ids, checked against the model's context window; `promptTokens` is what will be evaluated. */
 export interface PreparedEmbeddings {

@@ -5,7 +5,7 @@ import { loadLlmWorkerConfig } from "./config.js";
 import { createLlama, ModelEngine } from "./engine.js";
 import { startLlmWorker } from "./app.js";
 import { EmbeddingEngine, startEmbeddingWorker } from "./embeddings.js";
-import { UsageOutbox } from "./usage-outbox.js";
+import { UsageOutbox } from "@llmaas/usage";
 
 const config = loadLlmWorkerConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("llm-worker", config);

@@ -9,7 +9,7 @@ import { createLogger } from "@llmaas/telemetry";
 import { connectTestBus, silentLogger } from "../../../test/support/bus.js";
 import { testEnv } from "../../../test/support/env.js";
 import { startTcpProxy } from "../../../test/support/tcp-proxy.js";
-import { UsageOutbox } from "../src/usage-outbox.js";
+import { UsageOutbox } from "../src/outbox.js";
 
 interface LogLine {
   level: number;

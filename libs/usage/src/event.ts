@@ -1,8 +1,8 @@
 import type { AuthPrincipal, UsageEvent } from "@llmaas/contracts";
 
 /**
- * The usage record of one request, as both chat and embedding workers report it when the work ends; they hand it to
- * the process's `UsageOutbox` (usage-outbox.ts), which publishes it until JetStream acknowledges it.
+ * The usage record of one request, as every worker reports it when the work ends; it hands it to the process's
+ * `UsageOutbox` (outbox.ts), which publishes it until JetStream acknowledges it.
  */
 export function usageEventOf(
   request: { requestId: string; principal: AuthPrincipal; endUser: string | null },
@@ -10,6 +10,8 @@ export function usageEventOf(
     UsageEvent,
     "model" | "operation" | "promptTokens" | "completionTokens" | "status" | "servedBy"
   > & {
+    /** Whole seconds of audio, for a transcription; none for text. */
+    audioSeconds?: number;
     startedAt: Date;
   },
 ): UsageEvent {
@@ -20,9 +22,8 @@ export function usageEventOf(
     projectId: request.principal.projectId,
     keyId: request.principal.keyId,
     endUser: request.endUser,
-    // Chat, completions and embeddings take no audio.
-    audioSeconds: 0,
     ...work,
+    audioSeconds: work.audioSeconds ?? 0,
     startedAt: work.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };

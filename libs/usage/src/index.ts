@@ -1,0 +1,2 @@
+export { usageEventOf } from "./event.js";
+export { UsageOutbox, type UsageOutboxOptions } from "./outbox.js";
