@@ -17,6 +17,14 @@ export { priceUsage, type ModelPricing } from "./pricing.js";
 export const Capability = z.enum(["chat", "completion", "embeddings", "tools", "vision", "audio"]);
 export type Capability = z.infer<typeof Capability>;
 
+/** An hour: a 25 MB upload holds about that much speech at 48 kbit/s. */
+export const DEFAULT_AUDIO_MAX_SECONDS = 3600;
+
+/** The longest audio a model with the `audio` capability transcribes. */
+export function maxAudioSeconds(model: { audio?: { max_seconds: number } | undefined }): number {
+  return model.audio?.max_seconds ?? DEFAULT_AUDIO_MAX_SECONDS;
+}
+
 const ModelId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "model ids use letters, digits, '.', '_', ':' and '-'");
@@ -60,11 +68,18 @@ const ModelEntry = z.strictObject({
       matryoshka: z.boolean().default(false),
     })
     .optional(),
+  /** Settings of a model with the `audio` capability (a whisper.cpp model); defaults when left out. */
+  audio: z
+    .strictObject({
+      /** Longer audio is refused with a 400 before it is transcribed; also bounds what a request may be billed. */
+      max_seconds: z.number().int().positive().default(DEFAULT_AUDIO_MAX_SECONDS),
+    })
+    .optional(),
   runtime: z
     .strictObject({
       /** CPU threads for this model's context; unset means the worker's measured default. */
       threads: z.number().int().positive().optional(),
-      /** Sequences per context: how many requests one worker generates for at once. */
+      /** Sequences per context: how many requests one worker generates for at once (for audio: contexts). */
       sequences: z.number().int().positive().default(4),
       batch_size: z.number().int().positive().optional(),
     })

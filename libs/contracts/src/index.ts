@@ -11,3 +11,4 @@ export * from "./usage-api.js";
 export * from "./usage-export.js";
 export * from "./limits.js";
 export * from "./quotas.js";
+export * from "./audio.js";
