@@ -97,6 +97,10 @@ export type OpenAISchemaName =
   | "Model"
   | "CreateCompletionResponse"
   | "CreateEmbeddingResponse"
+  | "CreateTranscriptionResponseJson"
+  | "CreateTranscriptionResponseVerboseJson"
+  | "CreateTranslationResponseJson"
+  | "CreateTranslationResponseVerboseJson"
   | "ErrorResponse"
   | "Project"
   | "ProjectListResponse"
@@ -185,6 +189,17 @@ function pointerToken(text: string): string {
 }
 
 /**
+ * OpenAI describes a transcription's JSON answer as `oneOf` its json and verbose_json schemas, but the json one
+ * requires only `text` and allows more, so every verbose_json answer matches both and `oneOf` refuses it. Each answer
+ * is checked against the schema of the format it is: verbose_json has a `duration`.
+ */
+function transcriptErrors(path: string, body: unknown): string[] {
+  const verbose = typeof body === "object" && body !== null && "duration" in body;
+  const kind = path === "/audio/transcriptions" ? "Transcription" : "Translation";
+  return openapiErrors(`Create${kind}Response${verbose ? "VerboseJson" : "Json"}`, body);
+}
+
+/**
  * Checks a JSON answer against the description of its route, in OpenAI's description or the platform's: a success
  * against the schema that operation names for it, an error against OpenAI's `ErrorResponse`. Routes neither
  * describes, and answers that are not JSON (SSE streams), pass. Returns what does not match, as readable lines.
@@ -197,6 +212,7 @@ export function responseErrors(method: string, url: string, status: number, body
   if (!route) return [];
   if (status >= 400) return openapiErrors("ErrorResponse", body);
   if (path === "/embeddings") return openapiErrors("CreateEmbeddingResponse", withDecodedEmbeddings(body));
+  if (path === "/audio/transcriptions" || path === "/audio/translations") return transcriptErrors(path, body);
   const content = route.operations[verb]?.responses?.[String(status)]?.content?.["application/json"];
   if (!content?.schema) return [];
   const pointer = [

@@ -4,9 +4,11 @@ import type { Bus } from "@llmaas/bus";
 import type { Catalogue } from "@llmaas/catalogue";
 import { PlatformError } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
+import multipart from "@fastify/multipart";
 import { registerLimitRoutes } from "./admin/limit-routes.js";
 import { registerOperatorRoutes } from "./admin/operator-routes.js";
 import { registerOrganizationRoutes } from "./admin/organization-routes.js";
+import { MULTIPART_LIMITS, registerAudioRoutes } from "./audio/routes.js";
 import { registerAuthentication } from "./auth/index.js";
 import type { KeyCache } from "./auth/key-cache.js";
 import type { KeyUsageReporter } from "./auth/key-usage.js";
@@ -125,6 +127,9 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   registerChatRoutes(app, inference);
   registerCompletionRoutes(app, inference);
   registerEmbeddingRoutes(app, inference);
+  // Audio uploads are multipart; the parts are read by the audio routes themselves, into memory.
+  void app.register(multipart, { limits: MULTIPART_LIMITS });
+  void app.register(async (audio) => registerAudioRoutes(audio, inference));
   const admin = { bus: options.bus, catalogue: options.catalogue, timeoutMs: options.adminTimeoutMs };
   registerOrganizationRoutes(app, admin);
   registerLimitRoutes(app, { ...admin, currency: options.currency });

@@ -38,6 +38,24 @@ export function embeddingCost(model: CatalogueModel, inputBounds: readonly numbe
   return maximumCost(model, { inputTokens: tokens, outputTokens: 0, totalTokens: tokens });
 }
 
+/**
+ * A transcription generates no tokens; until its audio is decoded its length is unknown, so it reserves the
+ * longest the model accepts (`audio.max_seconds`). The upload's bytes count against the audio megabytes limit.
+ */
+export function transcriptionCost(
+  model: CatalogueModel,
+  audioBytes: number,
+  maxSeconds: number,
+): RequestCost {
+  return maximumCost(model, {
+    inputTokens: 0,
+    outputTokens: 0,
+    totalTokens: 0,
+    audioBytes,
+    audioSeconds: maxSeconds,
+  });
+}
+
 export function addCosts(costs: readonly RequestCost[]): RequestCost {
   return costs.reduce(
     (sum, cost) => ({

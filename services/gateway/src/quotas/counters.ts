@@ -73,7 +73,13 @@ export function windowOf(interval: QuotaInterval, nowMs: number): Window {
  */
 export function maximumCost(
   model: CatalogueModel,
-  bound: { inputTokens: number; outputTokens: number; totalTokens: number; audioBytes?: number },
+  bound: {
+    inputTokens: number;
+    outputTokens: number;
+    totalTokens: number;
+    audioBytes?: number;
+    audioSeconds?: number;
+  },
 ): RequestCost {
   const total = Math.min(bound.totalTokens, bound.inputTokens + bound.outputTokens);
   const outputFirst = model.pricing.outputPicoPerToken >= model.pricing.inputPicoPerToken;
@@ -81,11 +87,15 @@ export function maximumCost(
     ? Math.min(bound.outputTokens, total)
     : total - Math.min(bound.inputTokens, total);
   const input = total - output;
-  const price = priceUsage(model.pricing, { inputTokens: input, outputTokens: output, audioSeconds: 0 });
+  const price = priceUsage(model.pricing, {
+    inputTokens: input,
+    outputTokens: output,
+    audioSeconds: bound.audioSeconds ?? 0,
+  });
   return {
     requests: 1n,
     tokens: BigInt(total),
-    pico: price.inputPico + price.outputPico,
+    pico: price.inputPico + price.outputPico + price.audioPico,
     audioBytes: BigInt(bound.audioBytes ?? 0),
   };
 }
@@ -93,18 +103,18 @@ export function maximumCost(
 /** What a finished request cost, from the usage its worker reported (and metering records). */
 export function actualCost(
   model: CatalogueModel,
-  usage: { promptTokens: number; completionTokens: number },
+  usage: { promptTokens: number; completionTokens: number; audioSeconds: number },
   reserved: RequestCost,
 ): RequestCost {
   const price = priceUsage(model.pricing, {
     inputTokens: usage.promptTokens,
     outputTokens: usage.completionTokens,
-    audioSeconds: 0,
+    audioSeconds: usage.audioSeconds,
   });
   return {
     requests: 1n,
     tokens: BigInt(usage.promptTokens + usage.completionTokens),
-    pico: price.inputPico + price.outputPico,
+    pico: price.inputPico + price.outputPico + price.audioPico,
     audioBytes: reserved.audioBytes,
   };
 }

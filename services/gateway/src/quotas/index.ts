@@ -10,6 +10,7 @@ export {
   embeddingCost,
   generationCost,
   inputTokenBound,
+  transcriptionCost,
   type Admission,
 } from "./admission.js";
 

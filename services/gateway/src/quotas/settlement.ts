@@ -2,10 +2,13 @@ import type { Bus } from "@llmaas/bus";
 import { usageLookup, type TokenUsage } from "@llmaas/contracts";
 import type { Logger } from "@llmaas/telemetry";
 
+/** What one model request used: tokens, and for a transcription whole seconds of audio. */
+export type SettledUsage = TokenUsage & { audioSeconds: number };
+
 /** One model request of an admitted HTTP request, and the usage its worker reports in band (null if it did not). */
 export interface SettlementPart {
   requestId: string;
-  usage: Promise<TokenUsage | null>;
+  usage: Promise<(TokenUsage & { audioSeconds?: number }) | null>;
 }
 
 export interface UsageSettlerOptions {
@@ -29,7 +32,7 @@ const MAX_LOOKUP_IDS = 500;
 
 interface Orphan {
   since: number;
-  resolve(usage: TokenUsage): void;
+  resolve(usage: SettledUsage): void;
 }
 
 /**
@@ -51,16 +54,17 @@ export class UsageSettler {
   }
 
   /** The summed usage of every part, each from its worker or else from metering. */
-  async usageOf(parts: readonly SettlementPart[]): Promise<TokenUsage> {
+  async usageOf(parts: readonly SettlementPart[]): Promise<SettledUsage> {
     const usages = await Promise.all(
       parts.map(async (part) => (await part.usage) ?? this.fromMetering(part.requestId)),
     );
-    return usages.reduce(
+    return usages.reduce<SettledUsage>(
       (sum, usage) => ({
         promptTokens: sum.promptTokens + usage.promptTokens,
         completionTokens: sum.completionTokens + usage.completionTokens,
+        audioSeconds: sum.audioSeconds + (usage.audioSeconds ?? 0),
       }),
-      { promptTokens: 0, completionTokens: 0 },
+      { promptTokens: 0, completionTokens: 0, audioSeconds: 0 },
     );
   }
 
@@ -68,7 +72,7 @@ export class UsageSettler {
     return this.orphans.size;
   }
 
-  private fromMetering(requestId: string): Promise<TokenUsage> {
+  private fromMetering(requestId: string): Promise<SettledUsage> {
     return new Promise((resolve) => this.orphans.set(requestId, { since: Date.now(), resolve }));
   }
 
@@ -98,7 +102,7 @@ export class UsageSettler {
     for (const [requestId, orphan] of this.orphans) {
       if (nowMs - orphan.since < this.options.maxWaitMs) continue;
       this.orphans.delete(requestId);
-      orphan.resolve({ promptTokens: 0, completionTokens: 0 });
+      orphan.resolve({ promptTokens: 0, completionTokens: 0, audioSeconds: 0 });
     }
   }
 
