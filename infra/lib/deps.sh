@@ -42,6 +42,19 @@ apt_install() { # debian-package what-for
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2
 }
 
+# The audio worker decodes uploads with ffmpeg over pipes (docs/audio-decoding.md); the tests make their audio
+# fixtures with it too.
+ensure_ffmpeg() {
+  command -v ffmpeg >/dev/null 2>&1 && return 0
+  apt_install ffmpeg "audio transcription (decoding uploads)"
+}
+
+# The tests watch ffmpeg's system calls with strace to prove a decode opens no file (services/audio-worker/test).
+ensure_strace() {
+  command -v strace >/dev/null 2>&1 && return 0
+  apt_install strace "the audio decoder's no-disk test"
+}
+
 nats_server_bin() {
   command -v nats-server 2>/dev/null || { [[ -x /usr/sbin/nats-server ]] && echo /usr/sbin/nats-server; }
 }
