@@ -1,11 +1,19 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createHash } from "node:crypto";
-import { dirname } from "node:path";
+import { mulberry32, positiveInteger, writeModelFile, type WriteTinyModelResult } from "./common.js";
 import { encodeGguf, type GgufMetadata, type GgufTensor } from "./gguf.js";
 import { TokenType, tinyVocabulary } from "./vocab.js";
 
+export type { WriteTinyModelResult } from "./common.js";
 export { GGUF_ALIGNMENT, encodeGguf, type GgufMetadata, type GgufTensor, type GgufValue } from "./gguf.js";
 export { IM_END, IM_START, TokenType, WORD_BOUNDARY, tinyVocabulary, type TinyVocabulary } from "./vocab.js";
+export {
+  buildTinyWhisperGgml,
+  tinyWhisperPresets,
+  tinyWhisperScript,
+  writeTinyWhisperModel,
+  type TinyWhisperOptions,
+  type TinyWhisperPresetName,
+  type TinyWhisperScript,
+} from "./whisper.js";
 
 /** Plain ChatML, without the default system prompt some Qwen templates inject. */
 export const CHATML_TEMPLATE =
@@ -51,23 +59,6 @@ export type TinyModelPresetName = keyof typeof tinyModelPresets;
 
 const LLAMA_POOLING_TYPE_MEAN = 1;
 const LLAMA_FTYPE_ALL_F32 = 0;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0)
-    throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  return value;
-}
 
 /** A complete llama-architecture GGUF v3 file, all F32, under a megabyte at the default sizes. */
 export function buildTinyLlamaGguf(options: TinyModelOptions = {}): Buffer {
@@ -174,30 +165,10 @@ export function buildTinyLlamaGguf(options: TinyModelOptions = {}): Buffer {
   return encodeGguf(metadata, tensors);
 }
 
-export interface WriteTinyModelResult {
-  readonly path: string;
-  readonly bytes: number;
-  readonly sha256: string;
-  /** False when an identical file was already there and was left untouched. */
-  readonly written: boolean;
-}
-
 /** Writes `buildTinyLlamaGguf(options)` to `path`, creating parent folders. */
 export async function writeTinyModel(
   path: string,
   options: TinyModelOptions = {},
 ): Promise<WriteTinyModelResult> {
-  const gguf = buildTinyLlamaGguf(options);
-  const sha256 = createHash("sha256").update(gguf).digest("hex");
-  const existing = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return undefined;
-    throw error;
-  });
-  // Leaving an identical file alone keeps its mtime, so watchers and build caches stay quiet.
-  const written = !existing?.equals(gguf);
-  if (written) {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, gguf);
-  }
-  return { path, bytes: gguf.length, sha256, written };
+  return writeModelFile(path, buildTinyLlamaGguf(options));
 }
