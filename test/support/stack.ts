@@ -7,7 +7,12 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import type { Kysely } from "kysely";
 import type { Database, UsageEventRow } from "@llmaas/db";
-import { writeTinyModel, tinyModelPresets } from "@llmaas/tiny-models";
+import {
+  tinyModelPresets,
+  tinyWhisperPresets,
+  writeTinyModel,
+  writeTinyWhisperModel,
+} from "@llmaas/tiny-models";
 import { createTestDatabase } from "./database.js";
 import { testEnv } from "./env.js";
 import { SecretRegistry } from "./secrets.js";
@@ -16,7 +21,7 @@ import { createTenant, type Tenant } from "./tenant.js";
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const TSX_LOADER = join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
 
-export type ServiceName = "auth" | "metering" | "llm-worker" | "gateway";
+export type ServiceName = "auth" | "metering" | "llm-worker" | "audio-worker" | "gateway";
 
 interface LogLine {
   msg?: string;
@@ -128,6 +133,9 @@ export interface StackOptions {
    * that of one with 1024 dimensions.
    */
   catalogue?: string;
+  /** Audio worker processes (default none); the catalogue's `{{whisperModel}}` is a tiny whisper.cpp model. */
+  audioWorkers?: number;
+  audioWorkerEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   /** Variables for one gateway only, by position: to run differently configured gateways side by side. */
   perGatewayEnv?: Record<string, string>[];
@@ -206,6 +214,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const wide = await writeTinyModel(join(dir, "tiny-embed-wide.gguf"), tinyModelPresets["tiny-embed-wide"]);
     catalogue = catalogue.replaceAll("{{wideEmbedModel}}", wide.path);
   }
+  if (catalogue.includes("{{whisperModel}}")) {
+    const whisper = await writeTinyWhisperModel(join(dir, "tiny-whisper.bin"), tinyWhisperPresets["tiny-whisper"]);
+    catalogue = catalogue.replaceAll("{{whisperModel}}", whisper.path);
+  }
   await writeFile(cataloguePath, catalogue);
 
   const secrets = new SecretRegistry();
@@ -235,6 +247,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       `llm-worker-${index + 1}`,
     ),
   );
+  const audioWorkers = Array.from({ length: options.audioWorkers ?? 0 }, (_, index) =>
+    startService(
+      "audio-worker",
+      { ...common, INSTANCE_ID: `audio-worker-${index + 1}`, ...options.audioWorkerEnv },
+      `audio-worker-${index + 1}`,
+    ),
+  );
   const gateways = Array.from({ length: options.gateways ?? 1 }, (_, index) =>
     startService(
       "gateway",
@@ -250,7 +269,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   );
   const services: Record<string, ServiceProcess> = { auth, metering };
   for (const gateway of gateways) services[gateway.name] = gateway;
-  for (const worker of workers) services[worker.name] = worker;
+  for (const worker of [...workers, ...audioWorkers]) services[worker.name] = worker;
 
   let stopping: Promise<Record<string, number | null>> | undefined;
   const stop = (): Promise<Record<string, number | null>> => (stopping ??= stopAll());
@@ -258,7 +277,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const codes: Record<string, number | null> = {};
     // Entry first, so no new work reaches the workers while they drain.
     for (const gateway of gateways) codes[gateway.name] = await gateway.stop();
-    for (const worker of workers) codes[worker.name] = await worker.stop();
+    for (const worker of [...workers, ...audioWorkers]) codes[worker.name] = await worker.stop();
     codes.auth = await auth.stop();
     codes.metering = await metering.stop();
     const auditRows = await db.selectFrom("audit_logs").selectAll().execute();
@@ -281,6 +300,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       auth.waitFor("auth ready"),
       metering.waitFor("metering ready"),
       ...workers.map((worker) => worker.waitFor("llm-worker ready")),
+      ...audioWorkers.map((worker) => worker.waitFor("audio-worker ready")),
     ]);
     const baseURLs = addresses.map((ready) => {
       if (!ready.address) throw new Error("a gateway did not report its address");

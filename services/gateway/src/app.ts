@@ -99,6 +99,9 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const { status, error: platformError } = fromFastifyError(error);
     if (status >= 500) request.log.error({ err: error }, "request failed");
+    // A body refused for its size was not read to its end: the connection cannot carry another request, and a
+    // client told so opens a new one instead of writing into a socket the server is about to close.
+    if (status === 413) void reply.header("connection", "close");
     return reply.status(status).send(errorBody(platformError));
   });
 
