@@ -135,6 +135,13 @@ function checkCues(t: Test, cues: { start: number; end: number }[], duration: nu
   }
 }
 
+void t.test("/v1/models lists the audio models with their capability", async (t) => {
+  const models = await client.models.list();
+  const whisper = models.data.find((model) => model.id === "tiny-whisper") as
+    { capabilities?: string[] } | undefined;
+  t.same(whisper?.capabilities, ["audio"]);
+});
+
 void t.test("every response format of a transcription, through the openai SDK", async (t) => {
   const file = () => toFile(wav, "tone.wav", { type: "audio/wav" });
 
