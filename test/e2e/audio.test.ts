@@ -488,10 +488,12 @@ void t.test("no service writes anything to storage while it transcribes", async 
       `${name} wrote ${written} bytes to storage during a ${audio.length}-byte transcription`,
     );
   }
+  const heard = transcript.text.slice(0, 24);
+  t.ok(heard.length > 10, `a transcript: "${heard}…"`);
   for (const service of Object.values(stack.services)) {
     t.notOk(
-      service.lines.some((line) => line.includes("A private meeting")),
-      `${service.name}'s log holds no prompt`,
+      service.lines.some((line) => line.includes("A private meeting") || line.includes(heard)),
+      `${service.name}'s log (stdout and stderr, whisper.cpp's own included) holds neither prompt nor transcript`,
     );
   }
 });
