@@ -215,7 +215,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     catalogue = catalogue.replaceAll("{{wideEmbedModel}}", wide.path);
   }
   if (catalogue.includes("{{whisperModel}}")) {
-    const whisper = await writeTinyWhisperModel(join(dir, "tiny-whisper.bin"), tinyWhisperPresets["tiny-whisper"]);
+    const whisper = await writeTinyWhisperModel(
+      join(dir, "tiny-whisper.bin"),
+      tinyWhisperPresets["tiny-whisper"],
+    );
     catalogue = catalogue.replaceAll("{{whisperModel}}", whisper.path);
   }
   await writeFile(cataloguePath, catalogue);
