@@ -101,6 +101,27 @@ export function isServable(model: CatalogueModel, now: Date): boolean {
   return statusAt(model.lifecycle, now) !== "retired";
 }
 
+/**
+ * The models a worker loads: the ones `ids` names (a setting such as `LLM_MODELS`; each must be in the catalogue and
+ * be one the worker serves), or, when it names none, every model the worker serves that is not retired.
+ */
+export function modelsToServe(
+  catalogue: Catalogue,
+  ids: readonly string[],
+  worker: { setting: string; serves: (model: CatalogueModel) => boolean },
+  now: Date = new Date(),
+): CatalogueModel[] {
+  if (ids.length === 0)
+    return catalogue.models.filter((model) => worker.serves(model) && isServable(model, now));
+  return ids.map((id) => {
+    const entry = catalogue.find(id);
+    if (!entry) throw new CatalogueError(`${worker.setting} names ${id}, which is not in the catalogue`);
+    if (!worker.serves(entry))
+      throw new CatalogueError(`${worker.setting} names ${id}, which this worker does not serve`);
+    return entry;
+  });
+}
+
 export class Catalogue {
   private readonly byId: Map<string, CatalogueModel>;
   private readonly aliases: Map<string, string>;

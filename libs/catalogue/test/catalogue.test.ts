@@ -1,5 +1,5 @@
 import t from "tap";
-import { CatalogueError, parseCatalogue } from "../src/index.js";
+import { CatalogueError, modelsToServe, parseCatalogue, type CatalogueModel } from "../src/index.js";
 
 const entry = (id: string, extra = "") => `
   - id: ${id}
@@ -67,4 +67,39 @@ void t.test("an embedding model declares its vector length; shortening is never 
   t.same(catalogue.find("e")?.embeddings, { dimensions: 768, matryoshka: false });
   t.same(catalogue.find("m")?.embeddings, { dimensions: 1024, matryoshka: true });
   t.throws(() => parseCatalogue(`models:${embedding("e", "")}`, "/"), /embeddings\.dimensions/);
+});
+
+void t.test("modelsToServe: the ids a worker is told to serve, or every model it serves", async (t) => {
+  const catalogue = parseCatalogue(
+    `models:${entry("chat")}${entry("retired-chat").replace(
+      "capabilities: [chat]",
+      "capabilities: [chat]\n    lifecycle: { status: retired, retired_on: 2026-01-01, replacement: chat }",
+    )}${entry("whisper").replace("capabilities: [chat]", "capabilities: [audio]")}\n`,
+    "/models",
+  );
+  const audio = {
+    setting: "AUDIO_MODELS",
+    serves: (model: CatalogueModel) => model.capabilities.includes("audio"),
+  };
+  const chat = {
+    setting: "LLM_MODELS",
+    serves: (model: CatalogueModel) => model.capabilities.includes("chat"),
+  };
+  t.same(
+    modelsToServe(catalogue, [], chat).map((model) => model.id),
+    ["chat"],
+    "every chat model that is not retired",
+  );
+  t.same(
+    modelsToServe(catalogue, ["whisper"], audio).map((model) => model.id),
+    ["whisper"],
+  );
+  t.throws(
+    () => modelsToServe(catalogue, ["nope"], audio),
+    /AUDIO_MODELS names nope, which is not in the catalogue/,
+  );
+  t.throws(
+    () => modelsToServe(catalogue, ["chat"], audio),
+    /AUDIO_MODELS names chat, which this worker does not serve/,
+  );
 });

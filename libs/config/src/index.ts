@@ -47,6 +47,17 @@ export const databaseEnv = {
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 } as const;
 
+/** A comma-separated list of model ids (`LLM_MODELS`, `AUDIO_MODELS`); empty means "every model this service serves". */
+export const modelIdList = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((id) => id.trim())
+      .filter(Boolean),
+  );
+
 export const catalogueEnv = {
   CATALOGUE_PATH: z.string().min(1).default("infra/catalogue.yaml"),
 } as const;

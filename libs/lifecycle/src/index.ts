@@ -75,3 +75,4 @@ export function startServiceRuntime(
   const logger = createLogger({ service, instanceId, level: config.LOG_LEVEL });
   return { instanceId, logger, telemetry };
 }
+export { Pool } from "./pool.js";

@@ -1,20 +1,12 @@
 import { z } from "zod";
-import { busEnv, catalogueEnv, commonEnv, parseConfig } from "@llmaas/config";
+import { busEnv, catalogueEnv, commonEnv, modelIdList, parseConfig } from "@llmaas/config";
 
 export const audioWorkerEnv = {
   ...commonEnv,
   ...busEnv,
   ...catalogueEnv,
   /** Comma-separated model ids to serve; empty serves every audio model in the catalogue. */
-  AUDIO_MODELS: z
-    .string()
-    .default("")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((id) => id.trim())
-        .filter(Boolean),
-    ),
+  AUDIO_MODELS: modelIdList,
   /**
    * whisper.cpp threads per transcription when the catalogue sets none (runtime.threads). One, as for llama.cpp
    * (services/llm-worker/src/config.ts): on a shared 2-core machine more threads spin against each other.

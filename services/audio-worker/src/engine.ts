@@ -1,4 +1,5 @@
 import type { CatalogueModel } from "@llmaas/catalogue";
+import { Pool } from "@llmaas/lifecycle";
 import {
   PlatformError,
   type AudioTask,
@@ -55,44 +56,6 @@ interface Pass {
   aborted: boolean;
 }
 
-/** Hands out a model's contexts one transcription at a time; requests beyond them wait in arrival order. */
-class ContextPool {
-  private readonly free: WhisperContext[];
-  private readonly waiters: Array<(context: WhisperContext) => void> = [];
-
-  constructor(readonly contexts: readonly WhisperContext[]) {
-    this.free = [...contexts];
-  }
-
-  acquire(signal: AbortSignal): Promise<WhisperContext> {
-    const context = this.free.pop();
-    if (context) return Promise.resolve(context);
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const index = this.waiters.indexOf(grant);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(cancelled());
-      };
-      const grant = (granted: WhisperContext): void => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(granted);
-      };
-      if (signal.aborted) {
-        reject(cancelled());
-        return;
-      }
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(grant);
-    });
-  }
-
-  release(context: WhisperContext): void {
-    const next = this.waiters.shift();
-    if (next) next(context);
-    else this.free.push(context);
-  }
-}
-
 /** Only the gateway hears it, and only when its deadline passed: a client that left hears nothing. */
 function cancelled(): PlatformError {
   return new PlatformError("request_timeout", "The transcription was cancelled before it finished.");
@@ -125,7 +88,7 @@ export class WhisperEngine {
 
   private constructor(
     readonly entry: CatalogueModel,
-    private readonly pool: ContextPool,
+    private readonly pool: Pool<WhisperContext>,
     private readonly threads: number,
   ) {}
 
@@ -135,11 +98,11 @@ export class WhisperEngine {
     for (let index = 0; index < count; index++) {
       contexts.push(await initWhisper({ filePath: entry.resolvedSource, useGpu: false }));
     }
-    return new WhisperEngine(entry, new ContextPool(contexts), entry.runtime.threads ?? options.threads);
+    return new WhisperEngine(entry, new Pool(contexts), entry.runtime.threads ?? options.threads);
   }
 
   async transcribe(pcm: Buffer, options: TranscriptionOptions): Promise<Transcript> {
-    const context = await this.pool.acquire(options.signal);
+    const context = await this.pool.acquire(options.signal, cancelled);
     try {
       const temperature = options.temperature ?? 0;
       const wantSegments = options.timestamps.segments || !options.timestamps.words;
@@ -217,7 +180,7 @@ export class WhisperEngine {
   }
 
   async dispose(): Promise<void> {
-    for (const context of this.pool.contexts) await context.release();
+    for (const context of this.pool.resources) await context.release();
   }
 }
 

@@ -1,5 +1,5 @@
 import { Bus } from "@llmaas/bus";
-import { isServable, loadCatalogue } from "@llmaas/catalogue";
+import { loadCatalogue, modelsToServe } from "@llmaas/catalogue";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { UsageOutbox } from "@llmaas/usage";
 import { startAudioWorker } from "./app.js";
@@ -10,15 +10,10 @@ const config = loadAudioWorkerConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("audio-worker", config);
 
 const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
-const wanted = config.AUDIO_MODELS.length
-  ? config.AUDIO_MODELS.map((id) => {
-      const entry = catalogue.find(id);
-      if (!entry) throw new Error(`AUDIO_MODELS names ${id}, which is not in ${config.CATALOGUE_PATH}`);
-      if (!entry.capabilities.includes("audio"))
-        throw new Error(`AUDIO_MODELS names ${id}, not an audio model`);
-      return entry;
-    })
-  : catalogue.models.filter((model) => model.capabilities.includes("audio") && isServable(model, new Date()));
+const wanted = modelsToServe(catalogue, config.AUDIO_MODELS, {
+  setting: "AUDIO_MODELS",
+  serves: (model) => model.capabilities.includes("audio"),
+});
 
 const engines: WhisperEngine[] = [];
 for (const entry of wanted) {

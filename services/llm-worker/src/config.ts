@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { busEnv, catalogueEnv, commonEnv, parseConfig } from "@llmaas/config";
+import { busEnv, catalogueEnv, commonEnv, modelIdList, parseConfig } from "@llmaas/config";
 
 /**
  * Measured on a 2-core machine with the tiny demo model (bench/threads.ts): node-llama-cpp's default thread count
@@ -14,15 +14,7 @@ export const llmWorkerEnv = {
   ...busEnv,
   ...catalogueEnv,
   /** Comma-separated model ids to serve; empty serves every chat and embedding model in the catalogue. */
-  LLM_MODELS: z
-    .string()
-    .default("")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((id) => id.trim())
-        .filter(Boolean),
-    ),
+  LLM_MODELS: modelIdList,
   LLM_THREADS: z.coerce.number().int().positive().default(DEFAULT_THREADS),
   /** `auto` uses a GPU build of llama.cpp when one is installed and a GPU is present. */
   LLM_GPU: z.enum(["auto", "false"]).default("auto"),

@@ -30,8 +30,8 @@ import {
   type ToolDefinition,
 } from "@llmaas/contracts";
 import type { CatalogueModel } from "@llmaas/catalogue";
+import { Pool } from "@llmaas/lifecycle";
 import { forcedToolCallSchema, GrammarCache } from "./grammars.js";
-import { SequencePool } from "./sequence-pool.js";
 import { ForcedToolCallStream } from "./tool-call-stream.js";
 
 export interface EngineLogger {
@@ -176,7 +176,7 @@ export class ModelEngine {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly chatWrapper: ChatWrapper,
-    private readonly pool: SequencePool,
+    private readonly pool: Pool<LlamaContextSequence>,
   ) {
     this.grammars = new GrammarCache(llama);
     this.noBias = new TokenBias(model.tokenizer);
@@ -198,7 +198,7 @@ export class ModelEngine {
       threads: entry.runtime.threads ?? options.threads,
       ...(entry.runtime.batch_size ? { batchSize: entry.runtime.batch_size } : {}),
     });
-    const pool = new SequencePool(Array.from({ length: sequences }, () => context.getSequence()));
+    const pool = new Pool(Array.from({ length: sequences }, () => context.getSequence()));
     return new ModelEngine(entry, llama, model, context, resolveChatWrapper(model), pool);
   }
 

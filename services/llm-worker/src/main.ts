@@ -1,5 +1,5 @@
 import { Bus } from "@llmaas/bus";
-import { isServable, loadCatalogue } from "@llmaas/catalogue";
+import { loadCatalogue, modelsToServe } from "@llmaas/catalogue";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
 import { loadLlmWorkerConfig } from "./config.js";
 import { createLlama, ModelEngine } from "./engine.js";
@@ -11,17 +11,10 @@ const config = loadLlmWorkerConfig(process.env);
 const { instanceId, logger, telemetry } = startServiceRuntime("llm-worker", config);
 
 const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
-const wanted = config.LLM_MODELS.length
-  ? config.LLM_MODELS.map((id) => {
-      const entry = catalogue.find(id);
-      if (!entry) throw new Error(`LLM_MODELS names ${id}, which is not in ${config.CATALOGUE_PATH}`);
-      return entry;
-    })
-  : catalogue.models.filter(
-      (model) =>
-        (model.capabilities.includes("chat") || model.capabilities.includes("embeddings")) &&
-        isServable(model, new Date()),
-    );
+const wanted = modelsToServe(catalogue, config.LLM_MODELS, {
+  setting: "LLM_MODELS",
+  serves: (model) => model.capabilities.includes("chat") || model.capabilities.includes("embeddings"),
+});
 // An embedding-only model needs no generation context, and a generative one no embedding contexts.
 const generative = wanted.filter((entry) =>
   entry.capabilities.some((capability) => capability !== "embeddings"),
