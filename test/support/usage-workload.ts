@@ -21,6 +21,7 @@ import {
 import type { MeteringDatabase } from "@llmaas/db";
 import { startService, type ServiceProcess } from "./stack.js";
 import { testEnv } from "./env.js";
+import { mulberry32 } from "@llmaas/tiny-models";
 
 /** Prices with odd digits, so that a cost summed or rounded wrongly shows; audio is rounded per request. */
 export const WORKLOAD_CATALOGUE = `
@@ -61,17 +62,8 @@ export async function writeWorkloadCatalogue(): Promise<{ path: string; remove()
   return { path, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** mulberry32: a small seeded generator, so a workload (and a test's random choices) can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator, so a workload (and a test's random choices) can be replayed. */
+export const seededRandom = mulberry32;
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;

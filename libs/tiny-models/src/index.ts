@@ -2,7 +2,7 @@ import { mulberry32, positiveInteger, writeModelFile, type WriteTinyModelResult 
 import { encodeGguf, type GgufMetadata, type GgufTensor } from "./gguf.js";
 import { TokenType, tinyVocabulary } from "./vocab.js";
 
-export type { WriteTinyModelResult } from "./common.js";
+export { mulberry32, type WriteTinyModelResult } from "./common.js";
 export { GGUF_ALIGNMENT, encodeGguf, type GgufMetadata, type GgufTensor, type GgufValue } from "./gguf.js";
 export { IM_END, IM_START, TokenType, WORD_BOUNDARY, tinyVocabulary, type TinyVocabulary } from "./vocab.js";
 export {
