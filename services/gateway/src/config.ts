@@ -52,6 +52,12 @@ export const gatewayEnv = {
    * reservation holds a limit (docs/quotas.md).
    */
   QUOTA_UNREPORTED_USAGE_WAIT_MS: z.coerce.number().int().positive().default(120_000),
+  /**
+   * How far V8 lets the heap grow past what its last full collection kept before it collects again, in percent (V8's
+   * `--heap-growing-percent`). V8's own choice goes up to four times the live heap: under load a gateway streaming a
+   * long export held ~130 MB of garbage that way (docs/usage-export.md). 0 leaves V8's choice.
+   */
+  HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(300).default(50),
 };
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewayEnv>>;

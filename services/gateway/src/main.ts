@@ -1,3 +1,4 @@
+import { setFlagsFromString } from "node:v8";
 import { Bus } from "@llmaas/bus";
 import { loadCatalogue } from "@llmaas/catalogue";
 import { startServiceRuntime, stopOnSignals } from "@llmaas/lifecycle";
@@ -8,6 +9,9 @@ import { KeyUsageReporter } from "./auth/key-usage.js";
 import { Quotas } from "./quotas/index.js";
 
 const config = loadGatewayConfig(process.env);
+// Read by V8 at each full collection, so setting it before the heap has grown is enough.
+if (config.HEAP_GROWING_PERCENT > 0)
+  setFlagsFromString(`--heap-growing-percent=${config.HEAP_GROWING_PERCENT}`);
 const { instanceId, logger, telemetry } = startServiceRuntime("gateway", config);
 
 const catalogue = await loadCatalogue(config.CATALOGUE_PATH);
