@@ -15,6 +15,7 @@ import { MAX_AUDIO_UPLOAD_BYTES } from "@llmaas/contracts";
 import { toneWav } from "../support/audio.js";
 import { openaiClient } from "../support/client.js";
 import { checkResponse, openapiErrors } from "../support/openapi.js";
+import { apiCall } from "../support/tenant.js";
 import { startStack } from "../support/stack.js";
 
 const CATALOGUE = `
@@ -63,7 +64,7 @@ interface Form {
 async function postForm(
   path: string,
   form: Form,
-  init: { signal?: AbortSignal } = {},
+  init: { signal?: AbortSignal; apiKey?: string } = {},
 ): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
   const data = new FormData();
   for (const [name, value] of Object.entries(form.fields ?? {})) {
@@ -73,7 +74,7 @@ async function postForm(
   const url = `${stack.baseURL}${path}`;
   const response = await fetch(url, {
     method: "POST",
-    headers: { authorization: `Bearer ${stack.apiKey}` },
+    headers: { authorization: `Bearer ${init.apiKey ?? stack.apiKey}` },
     body: data,
     ...(init.signal ? { signal: init.signal } : {}),
   });
@@ -444,6 +445,39 @@ void t.test("bad input is a 4xx in OpenAI's shape, and costs nothing", async (t)
     .where("request_id", "in", refusedIds)
     .execute();
   t.same(refusedRows, [], "no usage under their ids");
+});
+
+void t.test("audio the worker refuses gives its reservation back at once", async (t) => {
+  const admin = (method: string, path: string, body?: unknown) =>
+    apiCall(stack.baseURL, stack.adminKey, method, path, body);
+  const project = await admin("POST", "/organization/projects", { name: "audio spend" });
+  const projectId = String(project.id);
+  const account = await admin("POST", `/organization/projects/${projectId}/service_accounts`, {
+    name: "app",
+  });
+  stack.secrets.collect(account);
+  const apiKey = (account.api_key as { value: string }).value;
+  // A transcription reserves the model's longest audio, 600 s at 0.006 a minute: 6 cents. 10 cents hold one.
+  await admin("POST", `/organization/projects/${projectId}/spend_limit`, {
+    threshold_amount: 10,
+    currency: "EUR",
+    interval: "month",
+  });
+  const fields = { model: "tiny-whisper" };
+  const garbage = await postForm(
+    "/audio/transcriptions",
+    { file: { bytes: Buffer.from("not audio at all ".repeat(64)), name: "a.wav" }, fields },
+    { apiKey },
+  );
+  t.equal(garbage.status, 400, "undecodable: refused by the worker");
+  for (const attempt of [1, 2]) {
+    const good = await postForm(
+      "/audio/transcriptions",
+      { file: { bytes: wav, name: "a.wav" }, fields },
+      { apiKey },
+    );
+    t.equal(good.status, 200, `transcription ${attempt} admitted: no reservation is left behind`);
+  }
 });
 
 void t.test("a 25 MB upload crosses the bus to the worker and is transcribed", async (t) => {

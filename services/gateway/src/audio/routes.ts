@@ -247,8 +247,11 @@ export function registerAudioRoutes(app: FastifyInstance, options: AudioRouteOpt
           { timeoutMs: options.requestTimeoutMs },
         );
       } catch (error) {
-        // The worker may have transcribed (part of) it before failing: metering has the last word.
-        report(null);
+        // Audio the worker refused (undecodable, too long) was never transcribed and is never metered, so its
+        // reservation goes back at once; after any other failure the worker may have transcribed part of it, and
+        // metering has the last word.
+        const refused = error instanceof PlatformError && error.code === "invalid_request";
+        report(refused ? { promptTokens: 0, completionTokens: 0, audioSeconds: 0 } : null);
         if (error instanceof PlatformError && error.code === "request_timeout") {
           bus.publish(audioCancel, audioCancel.subject, { requestId });
           throw timeoutError();
