@@ -12,3 +12,5 @@ export * from "./usage-export.js";
 export * from "./limits.js";
 export * from "./quotas.js";
 export * from "./audio.js";
+export * from "./guardrail-policy.js";
+export * from "./guardrail.js";
