@@ -440,6 +440,7 @@ function liveEvent(requestId: string, endUser: string | null, now: number, seque
     promptTokens: 100 + (sequence % 900),
     completionTokens: 10 + (sequence % 300),
     audioSeconds: 0,
+    screenedInputs: 0,
     status: "completed",
     servedBy: "worker-1",
     startedAt: new Date(now - 500).toISOString(),

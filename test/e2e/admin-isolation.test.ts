@@ -83,6 +83,7 @@ await asA("POST", `/organization/projects/${a.projectId}/model_permissions`, {
 });
 await asA("POST", `/organization/projects/${a.projectId}/spend_limit`, A_SPEND_LIMIT);
 await asA("POST", "/organization/spend_limit", A_SPEND_LIMIT);
+await asA("POST", `/organization/projects/${a.projectId}/guardrail`, { mode: "flag", threshold: 0.77 });
 await asA("POST", `/organization/projects/${a.projectId}/rate_limits/rl-tiny-chat`, {
   max_requests_per_1_minute: 4_321,
 });
@@ -477,6 +478,25 @@ const routes: Route[] = [
     scope: org,
     namesA: true,
     phase: 2,
+  },
+  {
+    method: "GET",
+    pattern: `${P}/guardrail`,
+    path: `${p}/guardrail`,
+    scope: org,
+    namesA: true,
+    phase: 0,
+    schema: { extension: "ProjectGuardrail" },
+    shows: "0.77",
+  },
+  {
+    method: "POST",
+    pattern: `${P}/guardrail`,
+    path: `${p}/guardrail`,
+    body: { mode: "off" },
+    scope: org,
+    namesA: true,
+    phase: 1,
   },
   {
     method: "GET",

@@ -35,6 +35,7 @@ void t.test("request and reply are validated and the trace crosses the bus", asy
       organizationSpendLimitCents: null,
       projectModelPermissions: null,
     },
+    guardrail: { mode: "block", threshold: 0.5, onTimeout: "allow" },
   } as const;
   const subscription = bus.serve(authAuthenticate, authAuthenticate.subject, async ({ credential }, ctx) => {
     traceparent = ctx.headers?.get("traceparent");

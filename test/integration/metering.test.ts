@@ -63,6 +63,7 @@ function usageEvent(overrides: Partial<UsageEvent> = {}): UsageEvent {
     promptTokens: 10,
     completionTokens: 5,
     audioSeconds: 0,
+    screenedInputs: 0,
     status: "completed",
     servedBy: "worker-1",
     startedAt: new Date(now - 1000).toISOString(),

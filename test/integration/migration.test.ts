@@ -432,6 +432,7 @@ const LIMIT_DEFAULTS = {
   maxRequestsPer1Day: null,
   maxAudioMegabytesPer1Minute: null,
 };
+const GUARDRAIL_DEFAULT = { mode: "flag", threshold: 0.5, onTimeout: "allow" } as const;
 const catalogue = parseCatalogue(
   `
 models:
@@ -460,6 +461,7 @@ void t.test("auth accepts the legacy key strings", async (t) => {
     operatorToken: {},
     oidc: { clockToleranceSeconds: 30, jwksCooldownMs: 1_000, jwksTimeoutMs: 1_000 },
     limits: { catalogue, defaults: LIMIT_DEFAULTS },
+    guardrailDefault: GUARDRAIL_DEFAULT,
   });
   t.teardown(() => auth.stop());
   const authenticate = (credential: string): Promise<Principal> =>
@@ -491,6 +493,7 @@ void t.test("auth accepts the legacy key strings", async (t) => {
           organizationSpendLimitCents: null,
           projectModelPermissions: null,
         },
+        guardrail: GUARDRAIL_DEFAULT,
       },
       `${key.row.name} authenticates to its tenant's project, with no limits but the defaults`,
     );

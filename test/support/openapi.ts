@@ -138,6 +138,7 @@ export type ExtensionSchemaName =
   | "OrganizationDeleted"
   | "ProjectApiKeyWithSettings"
   | "ProjectApiKeyRotated"
+  | "ProjectGuardrail"
   | "OrganizationExport";
 
 function errorsOf(document: string, name: string, value: unknown): string[] {

@@ -136,6 +136,7 @@ export function usageWorkload(options: WorkloadOptions): UsageEvent[] {
       promptTokens: audio ? 0 : between(0, 4000),
       completionTokens: audio || operation === "embeddings" ? 0 : between(0, 1500),
       audioSeconds: audio ? between(1, 900) : 0,
+      screenedInputs: 0,
       status: pick(["completed", "completed", "completed", "cancelled", "failed"]),
       servedBy: `worker-${between(1, 3)}`,
       startedAt: new Date(finished - between(5, 30_000)).toISOString(),

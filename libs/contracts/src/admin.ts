@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AdminPrincipal } from "./auth.js";
 import { requestSubject, type RequestSubject } from "./definitions.js";
+import { GuardrailMode, GuardrailOnTimeout, GuardrailThreshold } from "./guardrail-policy.js";
 import { KeyLimits, ModelPermissions } from "./limits.js";
 import {
   AdminApiKey,
@@ -13,6 +14,7 @@ import {
   Project,
   ProjectApiKey,
   ProjectApiKeyRotated,
+  ProjectGuardrail,
   ProjectModelPermissions,
   ProjectModelPermissionsDeleted,
   ProjectRateLimit,
@@ -65,6 +67,8 @@ export const KeySettingsChange = z.object({
     .nullable()
     .optional(),
   tokenBudget: KeyLimits.shape.tokenBudget.optional(),
+  /** null follows the project's mode again. */
+  guardrailMode: GuardrailMode.nullable().optional(),
 });
 export type KeySettingsChange = z.infer<typeof KeySettingsChange>;
 
@@ -277,5 +281,19 @@ export const adminSubjects = {
     "write",
     ProjectRef,
     ProjectSpendLimitDeleted,
+  ),
+
+  projectGuardrailRetrieve: adminSubject("projects.guardrail.retrieve", "read", ProjectRef, ProjectGuardrail),
+  /** Fields left undefined keep their value. */
+  projectGuardrailUpdate: adminSubject(
+    "projects.guardrail.update",
+    "write",
+    {
+      ...ProjectRef,
+      mode: GuardrailMode.optional(),
+      threshold: GuardrailThreshold.optional(),
+      onTimeout: GuardrailOnTimeout.optional(),
+    },
+    ProjectGuardrail,
   ),
 };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { eventSubject, requestSubject } from "./definitions.js";
 import { PlatformError } from "./errors.js";
+import { GuardrailPolicy } from "./guardrail-policy.js";
 import { RequestLimits } from "./limits.js";
 
 /**
@@ -36,6 +37,8 @@ export const ApiKeyPrincipal = AuthPrincipal.extend({
   validUntil: z.number().int().nullable(),
   /** Everything that bounds the key's requests, so that a gateway admits them without asking `auth` each time. */
   limits: RequestLimits,
+  /** How the key's prompts are screened (docs/guardrail.md). */
+  guardrail: GuardrailPolicy,
 });
 export type ApiKeyPrincipal = z.infer<typeof ApiKeyPrincipal>;
 

@@ -13,6 +13,8 @@ export const errorCodes = [
   "model_not_found",
   "model_retired",
   "context_length_exceeded",
+  /** The guardrail found a prompt injection or jailbreak and the project's policy blocks it. */
+  "prompt_blocked",
   /** A rate limit (requests or tokens per minute, requests per day, audio per minute) is reached until it resets. */
   "rate_limit_exceeded",
   /** A token budget or a hard spend limit is used up for its day or month. */

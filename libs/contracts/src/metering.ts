@@ -24,6 +24,8 @@ export const UsageChange = z.object({
   inputTokens: z.number().int().nonnegative(),
   outputTokens: z.number().int().nonnegative(),
   audioSeconds: z.number().int().nonnegative(),
+  /** Texts screened by `POST /v1/guardrail/screen`; absent from changes published before the guardrail. */
+  screenedInputs: z.number().int().nonnegative().default(0),
   currency: z.string().regex(/^[A-Z]{3}$/),
   inputCostPico: PicoAmount,
   outputCostPico: PicoAmount,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AdministratorRole, AuditActor } from "./auth.js";
+import { GuardrailMode, GuardrailOnTimeout, GuardrailThreshold } from "./guardrail-policy.js";
 import { TokenBudgetInterval } from "./limits.js";
 
 /**
@@ -95,6 +96,8 @@ export const ProjectApiKey = z.object({
     .nullable(),
   /** Extension: input plus output tokens the key may use per calendar day or month (UTC); null for none. */
   token_budget: z.object({ limit: LimitCount, interval: TokenBudgetInterval }).nullable(),
+  /** Extension: the key's guardrail mode, overriding its project's; null follows the project. */
+  guardrail_mode: GuardrailMode.nullable(),
 });
 export type ProjectApiKey = z.infer<typeof ProjectApiKey>;
 
@@ -206,6 +209,18 @@ export const ProjectSpendLimitDeleted = z.object({
   deleted: z.literal(true),
 });
 
+/** Extension: how a project's prompts are screened (docs/guardrail.md); OpenAI has no such object. */
+export const ProjectGuardrail = z.object({
+  object: z.literal("project.guardrail"),
+  project_id: z.string(),
+  mode: GuardrailMode,
+  threshold: GuardrailThreshold,
+  on_timeout: GuardrailOnTimeout,
+  /** True while the project has never set a policy and follows the platform's default. */
+  is_default: z.boolean(),
+});
+export type ProjectGuardrail = z.infer<typeof ProjectGuardrail>;
+
 /**
  * OpenAI's audit log entry: the type-specific details sit under a key named after the type
  * (`"project.created": {...}`), so the object is open beyond its common fields.
@@ -288,6 +303,8 @@ const keySettings = {
     .optional(),
   /** Extension: input plus output tokens per calendar day or month (UTC); null removes it. */
   token_budget: z.strictObject({ limit: LimitCount, interval: TokenBudgetInterval }).nullable().optional(),
+  /** Extension: overrides the project's guardrail mode for this key; null follows the project again. */
+  guardrail_mode: GuardrailMode.nullable().optional(),
   /**
    * OpenAI's permission scopes: the platform has none to restrict (a key calls models, and only those its
    * allowed_models name), so only the empty list, "no restriction", is accepted.
@@ -318,7 +335,19 @@ export const ApiKeyUpdateBody = z
   .refine(
     (body) => Object.values(body).some((value) => value !== undefined),
     "Give at least one of `name`, `expires_at`, `expires_in_seconds`, `allowed_models`, `rate_limits`, " +
-      "`token_budget`.",
+      "`token_budget`, `guardrail_mode`.",
+  );
+
+/** Fields left out keep their value: the first change of a project starts from the platform's default. */
+export const ProjectGuardrailBody = z
+  .strictObject({
+    mode: GuardrailMode.optional(),
+    threshold: GuardrailThreshold.optional(),
+    on_timeout: GuardrailOnTimeout.optional(),
+  })
+  .refine(
+    (body) => Object.values(body).some((value) => value !== undefined),
+    "Give at least one of `mode`, `threshold`, `on_timeout`.",
   );
 
 const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 60 * 60;

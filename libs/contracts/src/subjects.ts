@@ -182,6 +182,8 @@ export const UsageOperation = z.enum([
   "completions",
   "embeddings",
   "audio.transcriptions",
+  /** `POST /v1/guardrail/screen`, metered in inputs screened (the guardrail on an inference path is not metered). */
+  "guardrail.screen",
 ]);
 export type UsageOperation = z.infer<typeof UsageOperation>;
 
@@ -197,6 +199,8 @@ const usageCounts = {
   completionTokens: z.number().int().nonnegative(),
   /** Audio billed, in whole seconds (rounded up per request); absent from events published before audio. */
   audioSeconds: z.number().int().nonnegative().default(0),
+  /** Texts screened by `POST /v1/guardrail/screen`; absent from events published before the guardrail. */
+  screenedInputs: z.number().int().nonnegative().default(0),
   status: UsageStatus,
   servedBy: z.string(),
   startedAt: z.iso.datetime(),

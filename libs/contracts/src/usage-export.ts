@@ -60,6 +60,8 @@ export const USAGE_EXPORT_FIELDS = [
   "output_cost_pico",
   "audio_cost_pico",
   "cost",
+  /** Added with the guardrail, at the end so that existing readers keep their columns. */
+  "screened_inputs",
 ] as const;
 export type UsageExportField = (typeof USAGE_EXPORT_FIELDS)[number];
 
@@ -100,6 +102,8 @@ export const UsageExportRow = z.tuple([
   Pico,
   /** cost: the three costs' sum in currency units, exact, twelve decimals: "0.000001500000". */
   z.string().regex(/^\d{1,12}\.\d{12}$/, "a decimal amount with twelve decimals"),
+  /** screened_inputs: texts screened by `POST /v1/guardrail/screen`. */
+  Count,
 ]);
 export type UsageExportRow = z.infer<typeof UsageExportRow>;
 // A field added to one list and not the other does not compile.

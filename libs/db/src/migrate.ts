@@ -7,6 +7,7 @@ import * as organizations from "./migrations/0002_organizations.js";
 import * as metering from "./migrations/0003_metering.js";
 import * as limits from "./migrations/0004_limits.js";
 import * as quotaLeases from "./migrations/0005_quota_leases.js";
+import * as guardrail from "./migrations/0006_guardrail.js";
 
 /** Migrations are compiled in rather than read from a folder, so they run the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   "0003_metering": metering,
   "0004_limits": limits,
   "0005_quota_leases": quotaLeases,
+  "0006_guardrail": guardrail,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

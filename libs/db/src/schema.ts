@@ -62,6 +62,8 @@ export interface ApiKeysTable {
   /** Extension: input plus output tokens per calendar day or month (UTC); both set or both null. */
   token_budget_limit: LimitCount | null;
   token_budget_interval: "day" | "month" | null;
+  /** Extension: overrides the project's guardrail mode; null follows it. */
+  guardrail_mode: "off" | "flag" | "block" | null;
 }
 
 /** A limit set by a customer: bigint, read back from `pg` as a string (the API keeps them below 2^53). */
@@ -99,6 +101,15 @@ export interface OrganizationSpendLimitsTable {
   organization_id: string;
   threshold_amount: LimitCount;
   currency: string;
+  updated_at: DefaultedTimestamp;
+}
+
+/** A project's guardrail policy; no row is the platform's default (`GUARDRAIL_DEFAULT_*` of `auth`). */
+export interface ProjectGuardrailPoliciesTable {
+  project_id: string;
+  mode: "off" | "flag" | "block";
+  threshold: number;
+  on_timeout: "allow" | "block";
   updated_at: DefaultedTimestamp;
 }
 
@@ -174,6 +185,7 @@ export interface UsageEventsTable {
   prompt_tokens: number;
   completion_tokens: number;
   audio_seconds: ColumnType<number, number | undefined, number>;
+  screened_inputs: ColumnType<number, number | undefined, number>;
   status: string;
   served_by: string;
   started_at: Date | string;
@@ -204,6 +216,8 @@ export interface UsageAggregateTable {
   input_tokens: Counter;
   output_tokens: Counter;
   audio_seconds: Counter;
+  /** Defaults to 0: rows written before the guardrail had none. */
+  screened_inputs: ColumnType<string, number | bigint | string | undefined, number | bigint | string>;
   input_cost_pico: Amount;
   output_cost_pico: Amount;
   audio_cost_pico: Amount;
@@ -254,6 +268,7 @@ export interface AuthDatabase {
   project_model_permissions: ProjectModelPermissionsTable;
   project_spend_limits: ProjectSpendLimitsTable;
   organization_spend_limits: OrganizationSpendLimitsTable;
+  project_guardrail_policies: ProjectGuardrailPoliciesTable;
   quota_windows: QuotaWindowsTable;
   quota_leases: QuotaLeasesTable;
 }

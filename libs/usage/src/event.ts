@@ -12,6 +12,8 @@ export function usageEventOf(
   > & {
     /** Whole seconds of audio, for a transcription; none for text. */
     audioSeconds?: number;
+    /** Texts screened, for the guardrail's screening endpoint. */
+    screenedInputs?: number;
     startedAt: Date;
   },
 ): UsageEvent {
@@ -24,6 +26,7 @@ export function usageEventOf(
     endUser: request.endUser,
     ...work,
     audioSeconds: work.audioSeconds ?? 0,
+    screenedInputs: work.screenedInputs ?? 0,
     startedAt: work.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };

@@ -43,6 +43,7 @@ function usageEvent(): UsageEvent {
     promptTokens: 12,
     completionTokens: 34,
     audioSeconds: 0,
+    screenedInputs: 0,
     status: "completed",
     servedBy: "llm-worker-test",
     startedAt: now,

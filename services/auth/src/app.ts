@@ -1,11 +1,12 @@
 import type { Kysely } from "kysely";
 import type { Bus } from "@llmaas/bus";
-import { authAuthenticate } from "@llmaas/contracts";
+import { authAuthenticate, type GuardrailPolicy } from "@llmaas/contracts";
 import type { AuthDatabase } from "@llmaas/db";
 import type { Logger } from "@llmaas/telemetry";
 import { serveAdminKeys } from "./admin/admin-keys.js";
 import { serveApiKeys } from "./admin/api-keys.js";
 import { serveAuditLogs } from "./admin/audit-logs.js";
+import { serveGuardrailPolicies } from "./admin/guardrail.js";
 import { serveLimits } from "./admin/limits/index.js";
 import type { LimitSettings } from "./admin/limits/settings.js";
 import { serveProjects } from "./admin/projects.js";
@@ -31,6 +32,8 @@ export interface AuthOptions {
   oidc: OidcVerifierOptions;
   /** The catalogue and the default rate limits, which every API key's principal carries for its project. */
   limits: LimitSettings;
+  /** The guardrail policy of a project that set none; every API key's principal carries its own project's. */
+  guardrailDefault: GuardrailPolicy;
 }
 
 export interface AuthService {
@@ -45,7 +48,13 @@ const SESSION_CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
  */
 export function startAuth(options: AuthOptions): AuthService {
   const { bus, db, logger } = options;
-  const ctx = createAuthContext(bus, db, new SecretHasher(options.keySecret), options.limits);
+  const ctx = createAuthContext(
+    bus,
+    db,
+    new SecretHasher(options.keySecret),
+    options.limits,
+    options.guardrailDefault,
+  );
   const authenticator = createAuthenticator(
     ctx,
     new OperatorToken(options.operatorToken),
@@ -61,6 +70,7 @@ export function startAuth(options: AuthOptions): AuthService {
   serveAuditLogs(bus, ctx);
   serveUsers(bus, ctx);
   serveLimits(bus, ctx);
+  serveGuardrailPolicies(bus, ctx);
   serveOrganizations(bus, ctx);
   const quotaLedger = serveQuotaLedger(bus, db, logger);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { GuardrailMode, GuardrailOnTimeout } from "@llmaas/contracts";
 import { busEnv, catalogueEnv, commonEnv, ConfigError, databaseEnv, parseConfig } from "@llmaas/config";
 
 export const authEnv = {
@@ -28,6 +29,15 @@ export const authEnv = {
   DEFAULT_MAX_TOKENS_PER_1_MINUTE: z.coerce.number().int().positive().default(10_000_000),
   DEFAULT_MAX_REQUESTS_PER_1_DAY: z.coerce.number().int().positive().optional(),
   DEFAULT_MAX_AUDIO_MEGABYTES_PER_1_MINUTE: z.coerce.number().int().positive().optional(),
+  /**
+   * The guardrail policy of a project that set none (`/projects/{p}/guardrail`, docs/guardrail.md): prompts found to
+   * be injections or jailbreaks are refused. The threshold is the score at which the guardrail's figures on its
+   * development set hold (services/guardrail/src/detection); on_timeout `allow` keeps the platform serving when no
+   * guardrail answers, and marks such responses `x-guardrail-unscreened`.
+   */
+  GUARDRAIL_DEFAULT_MODE: GuardrailMode.default("block"),
+  GUARDRAIL_DEFAULT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5),
+  GUARDRAIL_DEFAULT_ON_TIMEOUT: GuardrailOnTimeout.default("allow"),
 };
 
 export type AuthConfig = z.infer<z.ZodObject<typeof authEnv>>;

@@ -44,6 +44,11 @@ const auth = startAuth({
       maxAudioMegabytesPer1Minute: config.DEFAULT_MAX_AUDIO_MEGABYTES_PER_1_MINUTE ?? null,
     },
   },
+  guardrailDefault: {
+    mode: config.GUARDRAIL_DEFAULT_MODE,
+    threshold: config.GUARDRAIL_DEFAULT_THRESHOLD,
+    onTimeout: config.GUARDRAIL_DEFAULT_ON_TIMEOUT,
+  },
 });
 logger.info({}, "auth ready");
 

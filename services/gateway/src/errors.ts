@@ -20,6 +20,7 @@ const HTTP_ERRORS: Record<ErrorCode, HttpError> = {
   model_not_found: { status: 404, type: "invalid_request_error", code: "model_not_found" },
   model_retired: { status: 410, type: "invalid_request_error", code: "model_retired" },
   context_length_exceeded: { status: 400, type: "invalid_request_error", code: "context_length_exceeded" },
+  prompt_blocked: { status: 400, type: "invalid_request_error", code: "prompt_blocked" },
   // OpenAI's own types for these two, which its SDKs and clients look at.
   rate_limit_exceeded: { status: 429, type: "requests", code: "rate_limit_exceeded" },
   insufficient_quota: { status: 429, type: "insufficient_quota", code: "insufficient_quota" },

@@ -45,6 +45,7 @@ function apiKey(
     allowedModels: null,
     validUntil,
     limits: NO_LIMITS,
+    guardrail: { mode: "off", threshold: 0.5, onTimeout: "allow" },
   };
 }
 

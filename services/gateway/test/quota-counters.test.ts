@@ -105,6 +105,7 @@ function principal(limits: Partial<RequestLimits>): ApiKeyPrincipal {
     allowedModels: null,
     validUntil: null,
     limits: { ...NO_LIMITS, ...limits },
+    guardrail: { mode: "off", threshold: 0.5, onTimeout: "allow" },
   };
 }
 

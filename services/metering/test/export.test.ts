@@ -263,6 +263,7 @@ void t.test("an event is exported field by field, amounts exact", async (t) => {
       output_cost_pico: "1",
       audio_cost_pico: "6100000000",
       cost: "9000000.006100000001",
+      screened_inputs: 0,
     },
     {
       id: "req-fields-2",
@@ -287,6 +288,7 @@ void t.test("an event is exported field by field, amounts exact", async (t) => {
       output_cost_pico: "0",
       audio_cost_pico: "0",
       cost: "0.000000000000",
+      screened_inputs: 0,
     },
   ]);
 });

@@ -63,6 +63,7 @@ function settingsChanges(settings: KeySettingsChange): Record<string, unknown> {
         }
       : {}),
     ...(tokenBudget !== undefined ? { token_budget: tokenBudget } : {}),
+    ...(settings.guardrailMode !== undefined ? { guardrail_mode: settings.guardrailMode } : {}),
   };
 }
 
@@ -70,6 +71,7 @@ function settingsChanges(settings: KeySettingsChange): Record<string, unknown> {
 function limitColumns(settings: KeySettingsChange) {
   const { rateLimits, tokenBudget } = settings;
   return {
+    ...(settings.guardrailMode !== undefined ? { guardrail_mode: settings.guardrailMode } : {}),
     ...(rateLimits !== undefined
       ? {
           max_requests_per_1_minute: rateLimits?.maxRequestsPer1Minute ?? null,

@@ -78,6 +78,7 @@ export function toProjectApiKey(row: ApiKeyRow): openaiAdmin.ProjectApiKey {
       row.token_budget_limit !== null && row.token_budget_interval !== null
         ? { limit: limitCount(row.token_budget_limit), interval: row.token_budget_interval }
         : null,
+    guardrail_mode: row.guardrail_mode,
   };
 }
 

@@ -1,5 +1,10 @@
 import { jsonArrayFrom } from "kysely/helpers/postgres";
-import { PlatformError, type ApiKeyPrincipal, type RequestLimits } from "@llmaas/contracts";
+import {
+  PlatformError,
+  type ApiKeyPrincipal,
+  type GuardrailPolicy,
+  type RequestLimits,
+} from "@llmaas/contracts";
 import {
   effectiveRateLimit,
   limitCount,
@@ -8,6 +13,7 @@ import {
   type RateLimitOverride,
 } from "../admin/limits/settings.js";
 import type { AuthContext } from "../context.js";
+import { policyOf } from "../admin/guardrail.js";
 
 export function invalidApiKey(message = "Incorrect API key provided."): PlatformError {
   return new PlatformError("invalid_api_key", message);
@@ -57,6 +63,24 @@ function requestLimits(settings: LimitSettings, row: LimitColumns): RequestLimit
   };
 }
 
+/** The project's guardrail policy (or the default), with the key's own mode where it sets one. */
+function guardrailOf(
+  ctx: AuthContext,
+  row: {
+    guardrail_mode: GuardrailPolicy["mode"] | null;
+    guardrail_project_mode: GuardrailPolicy["mode"] | null;
+    guardrail_threshold: number | null;
+    guardrail_on_timeout: GuardrailPolicy["onTimeout"] | null;
+  },
+): GuardrailPolicy {
+  const project = policyOf(ctx, {
+    mode: row.guardrail_project_mode ?? undefined,
+    threshold: row.guardrail_threshold ?? undefined,
+    on_timeout: row.guardrail_on_timeout ?? undefined,
+  });
+  return { ...project, mode: row.guardrail_mode ?? project.mode };
+}
+
 /**
  * A project API key's principal. Once the secret has matched, the refusal says why (expired, archived, suspended):
  * the caller holds the key, so this tells it nothing it could not learn, and it saves an application developer a
@@ -75,6 +99,7 @@ export async function verifyApiKey(
     .innerJoin("projects as project", "project.id", "key.project_id")
     .innerJoin("organizations as organization", "organization.id", "key.organization_id")
     .leftJoin("project_model_permissions as permissions", "permissions.project_id", "key.project_id")
+    .leftJoin("project_guardrail_policies as guardrail", "guardrail.project_id", "key.project_id")
     .leftJoin("project_spend_limits as project_spend", "project_spend.project_id", "key.project_id")
     .leftJoin(
       "organization_spend_limits as organization_spend",
@@ -93,6 +118,10 @@ export async function verifyApiKey(
       "key.max_tokens_per_1_minute",
       "key.token_budget_limit",
       "key.token_budget_interval",
+      "key.guardrail_mode",
+      "guardrail.mode as guardrail_project_mode",
+      "guardrail.threshold as guardrail_threshold",
+      "guardrail.on_timeout as guardrail_on_timeout",
       "secret.expires_at as secret_expires_at",
       "project.status as project_status",
       "organization.status as organization_status",
@@ -135,5 +164,6 @@ export async function verifyApiKey(
     allowedModels: row.allowed_models,
     validUntil: earliest(row.expires_at, row.secret_expires_at)?.getTime() ?? null,
     limits: requestLimits(ctx.limits, row),
+    guardrail: guardrailOf(ctx, row),
   };
 }

@@ -81,6 +81,7 @@ async function* exportDocument(call: BusCall, principal: AdminPrincipal): AsyncG
           ),
           model_permissions: await call(adminSubjects.modelPermissionsRetrieve, { principal, projectId }),
           spend_limit: await call(adminSubjects.projectSpendLimitRetrieve, { principal, projectId }),
+          guardrail: await call(adminSubjects.projectGuardrailRetrieve, { principal, projectId }),
         };
       }
     })(),

@@ -163,4 +163,23 @@ export function registerLimitRoutes(app: FastifyInstance, options: LimitRoutesOp
       projectId: project(request.params),
     }),
   );
+
+  // Extension (docs/guardrail.md): how the project's prompts are screened.
+  const guardrailPath = "/v1/organization/projects/:project_id/guardrail";
+  app.get<{ Params: ProjectParams }>(guardrailPath, async (request) =>
+    call(adminSubjects.projectGuardrailRetrieve, {
+      principal: adminOf(request),
+      projectId: project(request.params),
+    }),
+  );
+  app.post<{ Params: ProjectParams }>(guardrailPath, async (request) => {
+    const body = parseBody(openaiAdmin.ProjectGuardrailBody, request.body);
+    return call(adminSubjects.projectGuardrailUpdate, {
+      principal: adminOf(request),
+      projectId: project(request.params),
+      mode: body.mode,
+      threshold: body.threshold,
+      onTimeout: body.on_timeout,
+    });
+  });
 }

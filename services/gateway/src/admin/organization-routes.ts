@@ -36,6 +36,7 @@ function keySettings(body: {
     | null
     | undefined;
   token_budget?: KeySettingsChange["tokenBudget"];
+  guardrail_mode?: KeySettingsChange["guardrailMode"];
 }): KeySettingsChange {
   const expiresAt =
     body.expires_in_seconds === undefined
@@ -45,7 +46,13 @@ function keySettings(body: {
     maxRequestsPer1Minute: body.rate_limits.max_requests_per_1_minute ?? null,
     maxTokensPer1Minute: body.rate_limits.max_tokens_per_1_minute ?? null,
   };
-  return { expiresAt, allowedModels: body.allowed_models, rateLimits, tokenBudget: body.token_budget };
+  return {
+    expiresAt,
+    allowedModels: body.allowed_models,
+    rateLimits,
+    tokenBudget: body.token_budget,
+    guardrailMode: body.guardrail_mode,
+  };
 }
 
 const ZERO_RETENTION_ONLY =

@@ -56,7 +56,8 @@ export async function readUsageExportPage(
           e.status, e.prompt_tokens, e.completion_tokens, e.audio_seconds, t.started, t.finished, e.served_by,
           e.currency, e.input_price_pico::text, e.output_price_pico::text, e.audio_price_pico::text,
           e.input_cost_pico::text, e.output_cost_pico::text, e.audio_cost_pico::text,
-          div(c.pico, ${PICO_PER_UNIT})::text || '.' || lpad(mod(c.pico, ${PICO_PER_UNIT})::text, 12, '0')
+          div(c.pico, ${PICO_PER_UNIT})::text || '.' || lpad(mod(c.pico, ${PICO_PER_UNIT})::text, 12, '0'),
+          e.screened_inputs
         )::text as event
       from usage_events e,
         lateral (select to_char(e.started_at at time zone 'UTC', ${ISO_MICROSECONDS}) as started,

@@ -1,5 +1,5 @@
 import { priceUsage, type Catalogue } from "@llmaas/catalogue";
-import type { UsageEvent } from "@llmaas/contracts";
+import { GUARDRAIL_USAGE_MODEL, type UsageEvent } from "@llmaas/contracts";
 import type { PricedUsageEvent } from "./record.js";
 
 export class UnpricedModelError extends Error {
@@ -11,6 +11,15 @@ export class UnpricedModelError extends Error {
  * are stored with the event, so a later change of the catalogue never rewrites a past cost.
  */
 export function priceEvent(catalogue: Catalogue, currency: string, event: UsageEvent): PricedUsageEvent {
+  if (event.operation === "guardrail.screen" && event.model === GUARDRAIL_USAGE_MODEL) {
+    // Screening has no catalogue model and no price yet: metered in inputs, at no cost.
+    return {
+      event,
+      currency,
+      prices: { input: 0n, output: 0n, audio: 0n },
+      costs: { input: 0n, output: 0n, audio: 0n },
+    };
+  }
   const model = catalogue.find(event.model);
   if (!model) {
     throw new UnpricedModelError(`model ${event.model} is not in the catalogue, so it has no price`);

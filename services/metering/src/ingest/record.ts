@@ -41,6 +41,7 @@ interface AggregateRow {
   inputTokens: number;
   outputTokens: number;
   audioSeconds: number;
+  screenedInputs: number;
   inputCost: bigint;
   outputCost: bigint;
   audioCost: bigint;
@@ -91,7 +92,8 @@ async function insertEvents(
   const result = await sql<{ request_id: string }>`
     insert into usage_events (request_id, organization_id, project_id, key_id, end_user, model, operation,
       prompt_tokens, completion_tokens, audio_seconds, status, served_by, started_at, finished_at, currency,
-      input_price_pico, output_price_pico, audio_price_pico, input_cost_pico, output_cost_pico, audio_cost_pico)
+      input_price_pico, output_price_pico, audio_price_pico, input_cost_pico, output_cost_pico, audio_cost_pico,
+      screened_inputs)
     select * from unnest(
       ${column((p) => p.event.requestId)}::text[], ${column((p) => p.event.organizationId)}::text[],
       ${column((p) => p.event.projectId)}::text[], ${column((p) => p.event.keyId)}::text[],
@@ -103,14 +105,15 @@ async function insertEvents(
       ${column((p) => p.currency)}::text[],
       ${amount((p) => p.prices.input)}::bigint[], ${amount((p) => p.prices.output)}::bigint[],
       ${amount((p) => p.prices.audio)}::bigint[], ${amount((p) => p.costs.input)}::bigint[],
-      ${amount((p) => p.costs.output)}::bigint[], ${amount((p) => p.costs.audio)}::bigint[])
+      ${amount((p) => p.costs.output)}::bigint[], ${amount((p) => p.costs.audio)}::bigint[],
+      ${column((p) => p.event.screenedInputs)}::integer[])
     on conflict (request_id) do nothing
     returning request_id`.execute(trx);
   return result.rows.map((row) => row.request_id);
 }
 
 function keyOf(
-  row: Omit<AggregateRow, "requests" | "inputTokens" | "outputTokens" | "audioSeconds">,
+  row: Omit<AggregateRow, "requests" | "inputTokens" | "outputTokens" | "audioSeconds" | "screenedInputs">,
 ): string {
   // The unit separator cannot occur in ids, model names or the validated end user.
   return [
@@ -135,6 +138,7 @@ function fold(rows: Map<string, AggregateRow>, row: AggregateRow): void {
   existing.inputTokens += row.inputTokens;
   existing.outputTokens += row.outputTokens;
   existing.audioSeconds += row.audioSeconds;
+  existing.screenedInputs += row.screenedInputs;
   existing.inputCost += row.inputCost;
   existing.outputCost += row.outputCost;
   existing.audioCost += row.audioCost;
@@ -162,6 +166,7 @@ function aggregate(batch: PricedUsageEvent[], widthMs: number): AggregateRow[] {
       inputTokens: event.promptTokens,
       outputTokens: event.completionTokens,
       audioSeconds: event.audioSeconds,
+      screenedInputs: event.screenedInputs,
       inputCost: costs.input,
       outputCost: costs.output,
       audioCost: costs.audio,
@@ -186,7 +191,8 @@ async function upsertAggregates(
   const target = sql.table(table);
   await sql`
     insert into ${target} (organization_id, bucket_start, project_id, key_id, model, end_user, operation, requests,
-      input_tokens, output_tokens, audio_seconds, input_cost_pico, output_cost_pico, audio_cost_pico)
+      input_tokens, output_tokens, audio_seconds, input_cost_pico, output_cost_pico, audio_cost_pico,
+      screened_inputs)
     select * from unnest(
       ${column((r) => r.organizationId)}::text[],
       ${column((r) => new Date(r.bucketStart).toISOString())}::timestamptz[],
@@ -195,12 +201,13 @@ async function upsertAggregates(
       ${column((r) => r.requests)}::bigint[], ${column((r) => r.inputTokens)}::bigint[],
       ${column((r) => r.outputTokens)}::bigint[], ${column((r) => r.audioSeconds)}::bigint[],
       ${column((r) => r.inputCost.toString())}::numeric[], ${column((r) => r.outputCost.toString())}::numeric[],
-      ${column((r) => r.audioCost.toString())}::numeric[])
+      ${column((r) => r.audioCost.toString())}::numeric[], ${column((r) => r.screenedInputs)}::bigint[])
     on conflict (organization_id, bucket_start, project_id, key_id, model, end_user, operation) do update set
       requests = ${target}.requests + excluded.requests,
       input_tokens = ${target}.input_tokens + excluded.input_tokens,
       output_tokens = ${target}.output_tokens + excluded.output_tokens,
       audio_seconds = ${target}.audio_seconds + excluded.audio_seconds,
+      screened_inputs = ${target}.screened_inputs + excluded.screened_inputs,
       input_cost_pico = ${target}.input_cost_pico + excluded.input_cost_pico,
       output_cost_pico = ${target}.output_cost_pico + excluded.output_cost_pico,
       audio_cost_pico = ${target}.audio_cost_pico + excluded.audio_cost_pico`.execute(trx);
@@ -219,6 +226,7 @@ function toChange(row: AggregateRow): UsageChange {
     inputTokens: row.inputTokens,
     outputTokens: row.outputTokens,
     audioSeconds: row.audioSeconds,
+    screenedInputs: row.screenedInputs,
     currency: row.currency,
     inputCostPico: row.inputCost.toString(),
     outputCostPico: row.outputCost.toString(),
