@@ -28,6 +28,8 @@ export const commonEnv = {
   /** Unique per process: names the instance in logs, traces and usage records. */
   INSTANCE_ID: z.string().min(1).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  /** How often metrics are pushed to the OTLP endpoint (the standard variable's name, in milliseconds). */
+  OTEL_METRIC_EXPORT_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
 } as const;
 

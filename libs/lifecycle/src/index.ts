@@ -63,6 +63,7 @@ export function startServiceRuntime(
   config: {
     INSTANCE_ID?: string | undefined;
     OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+    OTEL_METRIC_EXPORT_INTERVAL_MS?: number;
     LOG_LEVEL: string;
   },
 ): ServiceRuntime {
@@ -71,6 +72,9 @@ export function startServiceRuntime(
     serviceName: service,
     instanceId,
     otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    ...(config.OTEL_METRIC_EXPORT_INTERVAL_MS !== undefined
+      ? { metricExportIntervalMs: config.OTEL_METRIC_EXPORT_INTERVAL_MS }
+      : {}),
   });
   const logger = createLogger({ service, instanceId, level: config.LOG_LEVEL });
   return { instanceId, logger, telemetry };
