@@ -36,5 +36,5 @@ void t.test("two workers serving the same model both serve requests", async (t) 
 
 void t.test("every service exits 0 on SIGTERM", async (t) => {
   const codes = await stack.stop();
-  t.same(codes, { gateway: 0, "llm-worker-1": 0, "llm-worker-2": 0, auth: 0, metering: 0 });
+  t.same(codes, { gateway: 0, "llm-worker-1": 0, "llm-worker-2": 0, "guardrail-1": 0, auth: 0, metering: 0 });
 });

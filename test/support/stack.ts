@@ -21,7 +21,7 @@ import { createTenant, type Tenant } from "./tenant.js";
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const TSX_LOADER = join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
 
-export type ServiceName = "auth" | "metering" | "llm-worker" | "audio-worker" | "gateway";
+export type ServiceName = "auth" | "metering" | "llm-worker" | "audio-worker" | "guardrail" | "gateway";
 
 interface LogLine {
   msg?: string;
@@ -136,6 +136,10 @@ export interface StackOptions {
   /** Audio worker processes (default none); the catalogue's `{{whisperModel}}` is a tiny whisper.cpp model. */
   audioWorkers?: number;
   audioWorkerEnv?: Record<string, string>;
+  /** Guardrail processes (default one): 0 leaves screening requests unanswered, to test `on_timeout`. */
+  guardrails?: number;
+  /** Variables of every service (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), under each one's own. */
+  allEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   /** Variables for one gateway only, by position: to run differently configured gateways side by side. */
   perGatewayEnv?: Record<string, string>[];
@@ -235,6 +239,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: "info",
     DATABASE_URL: database.url,
     CATALOGUE_PATH: cataloguePath,
+    ...options.allEnv,
   };
   const auth = startService("auth", {
     ...common,
@@ -257,6 +262,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       `audio-worker-${index + 1}`,
     ),
   );
+  const guardrails = Array.from({ length: options.guardrails ?? 1 }, (_, index) =>
+    startService("guardrail", { ...common, INSTANCE_ID: `guardrail-${index + 1}` }, `guardrail-${index + 1}`),
+  );
   const gateways = Array.from({ length: options.gateways ?? 1 }, (_, index) =>
     startService(
       "gateway",
@@ -272,7 +280,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   );
   const services: Record<string, ServiceProcess> = { auth, metering };
   for (const gateway of gateways) services[gateway.name] = gateway;
-  for (const worker of [...workers, ...audioWorkers]) services[worker.name] = worker;
+  for (const worker of [...workers, ...audioWorkers, ...guardrails]) services[worker.name] = worker;
 
   let stopping: Promise<Record<string, number | null>> | undefined;
   const stop = (): Promise<Record<string, number | null>> => (stopping ??= stopAll());
@@ -280,7 +288,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const codes: Record<string, number | null> = {};
     // Entry first, so no new work reaches the workers while they drain.
     for (const gateway of gateways) codes[gateway.name] = await gateway.stop();
-    for (const worker of [...workers, ...audioWorkers]) codes[worker.name] = await worker.stop();
+    for (const worker of [...workers, ...audioWorkers, ...guardrails])
+      codes[worker.name] = await worker.stop();
     codes.auth = await auth.stop();
     codes.metering = await metering.stop();
     const auditRows = await db.selectFrom("audit_logs").selectAll().execute();
@@ -304,6 +313,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       metering.waitFor("metering ready"),
       ...workers.map((worker) => worker.waitFor("llm-worker ready")),
       ...audioWorkers.map((worker) => worker.waitFor("audio-worker ready")),
+      ...guardrails.map((guardrail) => guardrail.waitFor("guardrail ready")),
     ]);
     const baseURLs = addresses.map((ready) => {
       if (!ready.address) throw new Error("a gateway did not report its address");

@@ -13,6 +13,7 @@ import { registerAuthentication } from "./auth/index.js";
 import type { KeyCache } from "./auth/key-cache.js";
 import type { KeyUsageReporter } from "./auth/key-usage.js";
 import { errorBody, fromFastifyError } from "./errors.js";
+import { registerGuardrailRoutes } from "./guardrail/routes.js";
 import { registerChatRoutes } from "./routes/chat.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   requestTimeoutMs: number;
   /** Admits inference requests on their keys' limits; null only where enforcement is switched off (`QUOTAS`). */
   quotas: Quotas | null;
+  /** How long the guardrail may take to screen a request's texts. */
+  guardrailTimeoutMs: number;
 }
 
 const MALFORMED_REQUESTS: Record<string, { status: number; reason: string; message: string }> = {
@@ -126,8 +129,10 @@ export function buildGateway(options: GatewayOptions): FastifyInstance {
     acceptTimeoutMs: options.acceptTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
     quotas: options.quotas,
+    guardrail: { bus: options.bus, timeoutMs: options.guardrailTimeoutMs },
   };
   registerChatRoutes(app, inference);
+  registerGuardrailRoutes(app, inference.guardrail);
   registerCompletionRoutes(app, inference);
   registerEmbeddingRoutes(app, inference);
   // Audio uploads are multipart; the parts are read by the audio routes themselves, into memory.

@@ -35,6 +35,12 @@ export const gatewayEnv = {
     .transform((value) =>
       value === undefined || value === "false" ? false : value === "true" ? true : value,
     ),
+  /**
+   * How long the guardrail may take to screen a request's texts before the project's `on_timeout` decides
+   * (docs/guardrail.md). Screening takes about a millisecond for a few thousand characters; this leaves room for a
+   * 100,000-character document on a busy instance.
+   */
+  GUARDRAIL_TIMEOUT_MS: z.coerce.number().int().positive().default(1_000),
   /** How long a worker has to accept (or refuse) a request before the client gets a 503. */
   ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A request still running after this long is cancelled and answered with a 504-class error. */

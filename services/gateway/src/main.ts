@@ -41,6 +41,7 @@ const app = buildGateway({
   trustProxy: config.TRUST_PROXY,
   acceptTimeoutMs: config.ACCEPT_TIMEOUT_MS,
   requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  guardrailTimeoutMs: config.GUARDRAIL_TIMEOUT_MS,
   quotas,
 });
 const address = await app.listen({ host: config.HOST, port: config.PORT });

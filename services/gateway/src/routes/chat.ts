@@ -23,6 +23,7 @@ import { grammarSchema } from "../json-schema.js";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
 import { EventStream } from "../sse.js";
+import { screenPrompt, type GuardrailOptions } from "../guardrail/screening.js";
 import { admitIfEnforced, generationCost, inputTokenBound, type Quotas } from "../quotas/index.js";
 import { parseBody } from "../validation.js";
 
@@ -33,6 +34,7 @@ export interface ChatRouteOptions {
   requestTimeoutMs: number;
   /** null where enforcement is switched off. */
   quotas: Quotas | null;
+  guardrail: GuardrailOptions;
 }
 
 export function newId(prefix: string): string {
@@ -193,6 +195,15 @@ export function registerChatRoutes(app: FastifyInstance, options: ChatRouteOptio
     // Checked before admission, so that bad input is refused without touching any limit.
     const input = toChatInput(model, body);
     const sampling = toSampling(body);
+    // Every message's text, whatever its role: all of it comes from the client. Screened before admission, so a
+    // blocked prompt uses none of the key's limits.
+    await screenPrompt(
+      options.guardrail,
+      reply,
+      apiKey,
+      requestId,
+      input.messages.map((message) => message.content),
+    );
     let cost = generationCost(model, inputTokenBound(input), sampling.maxTokens);
     let admission = await admitIfEnforced(options.quotas, reply, apiKey, model, cost);
     const start = (): Promise<InferenceCall> =>

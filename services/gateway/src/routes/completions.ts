@@ -15,6 +15,7 @@ import { addCosts, admitIfEnforced, generationCost, inputTokenBound, type Quotas
 import { parseBody } from "../validation.js";
 import { apiKeyOf, attributionOf } from "../auth/index.js";
 import { resolveModel } from "../model-resolution.js";
+import { isScreened, screenPrompt, type GuardrailOptions } from "../guardrail/screening.js";
 import { newId, toSampling } from "./chat.js";
 
 export interface CompletionRouteOptions {
@@ -24,6 +25,7 @@ export interface CompletionRouteOptions {
   requestTimeoutMs: number;
   /** null where enforcement is switched off. */
   quotas: Quotas | null;
+  guardrail: GuardrailOptions;
 }
 
 /** OpenAI's default for the legacy endpoint, which predates "until the model stops". */
@@ -60,6 +62,21 @@ export function registerCompletionRoutes(app: FastifyInstance, options: Completi
       "gen_ai.request.model": model.id,
       "gen_ai.response.id": requestId,
     });
+    if (isScreened(apiKey) && prompts.some((prompt) => typeof prompt !== "string")) {
+      // The gateway cannot read token ids, so it could not screen them: refused rather than let through unscreened.
+      throw new PlatformError(
+        "invalid_request",
+        "This project screens prompts with its guardrail, which reads text: send the prompt as text, not token ids.",
+        "prompt",
+      );
+    }
+    await screenPrompt(
+      options.guardrail,
+      reply,
+      apiKey,
+      requestId,
+      prompts.filter((prompt): prompt is string => typeof prompt === "string"),
+    );
     const sampling = toSampling({ ...body, max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS });
     const costs = prompts.map((prompt) => generationCost(model, inputTokenBound(prompt), sampling.maxTokens));
     const admission = await admitIfEnforced(options.quotas, reply, apiKey, model, addCosts(costs));
