@@ -14,8 +14,11 @@ export interface Family {
   /** What this match adds to its category, combined as independent evidence (1 − Π(1 − s)). */
   strength: number;
   pattern: RegExp;
-  /** A stronger strength when the match also contains one of these words (e.g. "previous", "your"). */
-  strongerWith?: { words: RegExp; strength: number };
+  /**
+   * A stronger strength when the match also contains one of these words (e.g. "previous", "your"), or, with
+   * `anywhere`, when the whole text does (smuggled code: its payload follows the instruction).
+   */
+  strongerWith?: { words: RegExp; strength: number; anywhere?: boolean };
 }
 
 const any = (list: readonly string[]): string => `(?:${list.join("|")})`;
@@ -638,6 +641,7 @@ export const FAMILIES: readonly Family[] = [
       words:
         /\b(?:subprocess|popen|socket|pexpect|dup2|bin sh|shell true|pyperclip|clipboard|keylog\w*|wmi|psutil|terminate|while true|requests (?:get|post)|private key|victim|target(?: \w+)? url|rm rf|reverse shell|netcat|ssh l|os system|disable)\b/,
       strength: 0.75,
+      anywhere: true,
     },
   },
   {

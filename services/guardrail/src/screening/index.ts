@@ -40,10 +40,9 @@ function phraseStrengths(text: string): Strengths {
       best = Math.max(best, family.strength, stronger);
       if (best >= (family.strongerWith?.strength ?? family.strength)) break;
     }
-    // The code-smuggling family's payload follows the instruction, so its evidence is the whole text.
     if (
       best > 0 &&
-      family.strongerWith &&
+      family.strongerWith?.anywhere &&
       best < family.strongerWith.strength &&
       family.strongerWith.words.test(text)
     ) {
